@@ -1,0 +1,143 @@
+"""Loading torchvision ResNet checkpoints into (folded) ResNetX models.
+
+Every torchvision tensor has one natural home in a ResNetX built with the same depths: the
+stem (``conv1``/``bn1``), unit ``j`` of stage ``s`` (``layer{s+1}.{j}``), the stage's first
+shortcut projection (``layer{s+1}.0.downsample``) and the classifier (``fc``). A tensor is
+copied when its home exists with the same shape; what stays fresh (new shortcut projections of
+a folded net, a resized classifier) is reported exactly, never silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from resnetx.errors import ConfigError
+from resnetx.model import ResNetX
+
+Freeze = Literal["none", "backbone", "all"]
+FREEZE_MODES = ("none", "backbone", "all")
+
+_LAYER = re.compile(r"^layer(?P<stage>\d+)\.(?P<block>\d+)\.(?P<rest>.+)$")
+_DOWNSAMPLE = {"downsample.0.": "conv.", "downsample.1.": "bn."}
+
+
+@dataclass
+class LoadReport:
+    """What a checkpoint load did: loaded tensors, our fresh tensors, and source tensors unused."""
+
+    loaded: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"loaded {len(self.loaded)} tensors, {len(self.fresh)} fresh, {len(self.unused)} unused"
+
+
+def torchvision_key_map(model: ResNetX) -> dict[str, str]:
+    """Map torchvision ResNet state-dict keys to this model's keys (names only; shapes checked later)."""
+    first_node = [1]
+    for count in model.config.num_nodes[:-1]:
+        first_node.append(first_node[-1] + count)
+    mapping: dict[str, str] = {}
+    for ours in model.state_dict():
+        theirs = _torchvision_name(ours, first_node)
+        if theirs is not None:
+            mapping[theirs] = ours
+    return mapping
+
+
+def _torchvision_name(ours: str, first_node: list[int]) -> str | None:
+    """The torchvision key that would hold our tensor ``ours``, or None if it has none."""
+    if ours.startswith("stem."):
+        return ours.removeprefix("stem.")
+    if ours.startswith("head.fc."):
+        return ours.removeprefix("head.")
+    m = re.match(r"^(units|shortcuts)\.(\d+)\.(.+)$", ours)
+    if not m:
+        return None
+    kind, index, rest = m.group(1), int(m.group(2)) + 1, m.group(3)
+    stage = max(s for s, first in enumerate(first_node) if first <= index)
+    block = index - first_node[stage]
+    prefix = f"layer{stage + 1}.{block}."
+    if kind == "units":
+        return prefix + rest
+    if block != 0:
+        return None
+    for tv, local in _DOWNSAMPLE.items():
+        if rest.startswith(local):
+            return prefix + tv + rest.removeprefix(local)
+    return None
+
+
+def _read_source(source: Mapping[str, Tensor] | str | Path) -> Mapping[str, Tensor]:
+    if isinstance(source, Mapping):
+        return source
+    text = str(source)
+    path = Path(text)
+    if path.suffix in {".pth", ".pt", ".bin"} or path.exists():
+        if not path.is_file():
+            raise ConfigError("weights", text, "file not found; pass a torchvision .pth state dict")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle payloads are refused by weights_only=True
+            raise ConfigError("weights", text, f"not a plain tensor checkpoint ({type(exc).__name__})") from None
+        return state.get("state_dict", state) if isinstance(state, Mapping) else state
+    return _download_torchvision(text)
+
+
+def _download_torchvision(name: str) -> Mapping[str, Tensor]:
+    """Resolve ``ResNet50_Weights.IMAGENET1K_V2`` or ``resnet50`` (its default) and download."""
+    from torchvision import models
+
+    try:
+        weights = models.get_weight(name) if "_Weights." in name else models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError, AttributeError):
+        raise ConfigError("weights", name, "must be a state dict, a .pth file or a torchvision weights name "
+                          "such as ResNet50_Weights.IMAGENET1K_V2") from None
+    try:
+        return weights.get_state_dict(progress=False)
+    except OSError as exc:
+        raise ConfigError("weights", name, f"could not download ({exc.__class__.__name__}); "
+                          "offline? pass a local .pth file instead") from None
+
+
+def load_torchvision_weights(
+    model: ResNetX, source: Mapping[str, Tensor] | str | Path, freeze: Freeze = "none"
+) -> LoadReport:
+    """Copy every shape-compatible torchvision tensor into ``model`` and report the rest.
+
+    ``freeze``: ``none`` trains everything; ``backbone`` freezes every loaded parameter
+    except the classifier, so fresh shortcut projections and the head still learn; ``all``
+    freezes every parameter (the seed's feature-extraction setting).
+    """
+    if freeze not in FREEZE_MODES:
+        raise ConfigError("freeze", freeze, f"must be one of {', '.join(FREEZE_MODES)}")
+    state = _read_source(source)
+    ours = model.state_dict()
+    report = LoadReport()
+    with torch.no_grad():
+        for theirs, local in torchvision_key_map(model).items():
+            if theirs in state and tuple(state[theirs].shape) == tuple(ours[local].shape):
+                ours[local].copy_(state[theirs])
+                report.loaded.append(local)
+    loaded = set(report.loaded)
+    used = {t for t, local in torchvision_key_map(model).items() if local in loaded}
+    report.fresh = [k for k in ours if k not in loaded]
+    report.unused = [k for k in state if k not in used]
+    _apply_freeze(model, freeze, loaded)
+    return report
+
+
+def _apply_freeze(model: ResNetX, freeze: Freeze, loaded: set[str]) -> None:
+    for name, param in model.named_parameters():
+        if freeze == "all":
+            param.requires_grad_(False)
+        elif freeze == "backbone":
+            param.requires_grad_(not (name in loaded and not name.startswith("head.")))

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``resnetx`` console script (registered in ``sweep.cli.COMMANDS``)."""
