@@ -97,7 +97,7 @@ class WiringPlan:
 
 def stage_widths(base: int, exp: float, bottle_scale: float, stages: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Hidden width ``base*exp**i`` and output width ``int(hidden*bottle_scale)`` per stage."""
-    hidden = tuple(int(round(base * exp**i)) for i in range(stages))
+    hidden = tuple(round(base * exp**i) for i in range(stages))
     out = tuple(int(h * bottle_scale) for h in hidden)
     return hidden, out
 

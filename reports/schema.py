@@ -1,0 +1,46 @@
+"""Names shared by the writer (``sweep``) and the reader (``reports``) of MLflow runs.
+
+The MLflow store is the source of truth for reports: these names are the contract. Change
+them only with a migration note in the changelog.
+"""
+
+from __future__ import annotations
+
+# -- tags -----------------------------------------------------------------------------------
+TAG_ROLE = "role"  # "sweep" on the parent run, "trial" on child runs, "train" for `resnetx train`
+ROLE_SWEEP, ROLE_TRIAL, ROLE_TRAIN = "sweep", "trial", "train"
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+TAG_CONFIG_HASH = "config_hash"  # canonical hash of the trial config (model canonical + data + train, no seed)
+TAG_MODEL_HASH = "model_hash"  # ResNetXConfig.canonical_hash(): same network <=> same hash
+TAG_TRIAL_ID = "trial_id"  # Ray Tune trial id
+TAG_STATUS = "status"  # one of STATUSES
+TAG_SPACE = "space"  # search-space name
+TAG_SEARCH = "search"  # optuna | random | grid
+TAG_OBJECTIVES = "objectives"  # "val_acc:max,params:min" (parent run)
+TAG_SWEEP_SEED = "sweep_seed"
+TAG_DATASET = "dataset"
+TAG_PARETO_RANK = "pareto_rank"  # written by `resnetx report`: 0 = on the front
+TAG_ON_FRONT = "on_front"  # "true" / "false"
+
+STATUS_RUNNING = "running"
+STATUS_FINISHED = "finished"
+STATUS_STOPPED = "stopped_early"  # ended by the scheduler (ASHA) or a time limit
+STATUS_DIVERGED = "diverged"  # NaN/inf loss
+STATUS_FAILED = "failed"  # an exception (OOM, bug, storage full, ...)
+STATUS_INFEASIBLE = "infeasible"  # violated a budget constraint before training
+STATUS_DUPLICATE = "duplicate"  # same config hash as an earlier trial: result reused
+STATUSES = (STATUS_RUNNING, STATUS_FINISHED, STATUS_STOPPED, STATUS_DIVERGED, STATUS_FAILED,
+            STATUS_INFEASIBLE, STATUS_DUPLICATE)
+# Trials whose metrics may stand on a Pareto front.
+RANKABLE_STATUSES = (STATUS_FINISHED, STATUS_STOPPED)
+
+# -- metrics --------------------------------------------------------------------------------
+# Per epoch (step = epoch number, starting at 1):
+EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "epoch_time_s", "images_per_s", "lr")
+# Once per trial, at the end:
+FINAL_METRICS = ("best_val_acc", "params", "flops", "latency_ms", "test_acc", "train_time_s")
+
+# -- params and artifacts -----------------------------------------------------------------
+# Child runs log the flattened experiment config as params: "model.fold", "train.lr", ...
+CONFIG_ARTIFACT = "config.yaml"  # the full experiment config of a trial (plain YAML)
+REPORT_ARTIFACT_DIR = "report"  # where `resnetx report` logs its files on the parent run
