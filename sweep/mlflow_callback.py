@@ -1,0 +1,186 @@
+"""Tune callback that mirrors every trial into one nested MLflow child run, written by the driver.
+
+Why on the driver: one writer per store (SQLite takes one writer at a time), trial nodes of a
+cluster need no access to the store, and the trial-to-run map lives in MLflow itself (tag
+``trial_id`` under the sweep's parent run), so a restored sweep re-attaches to the runs it
+already has instead of opening duplicates. Only our metrics are logged, never Ray's keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from reports import schema
+from sweep.tracking import RunLogger, flatten, with_retry
+
+EPOCH_KEYS = schema.EPOCH_METRICS
+FINAL_KEYS = (*schema.FINAL_METRICS, "params", "flops", "latency_ms")
+TERMINAL_RUN_STATUS = {
+    schema.STATUS_FINISHED: "FINISHED",
+    schema.STATUS_STOPPED: "FINISHED",
+    schema.STATUS_DIVERGED: "FAILED",
+    schema.STATUS_FAILED: "FAILED",
+}
+
+
+def trial_status(last: dict | None, epochs: int | None, errored: bool) -> str:
+    """What happened to a trial, from its last result (pure; tested on its own)."""
+    if errored:
+        return schema.STATUS_FAILED
+    if not last:
+        return schema.STATUS_FAILED
+    status = last.get("status")
+    if status in (schema.STATUS_DIVERGED, schema.STATUS_FAILED, schema.STATUS_INFEASIBLE):
+        return status
+    if status == schema.STATUS_FINISHED or (epochs is not None and last.get("epoch", 0) >= epochs):
+        return schema.STATUS_FINISHED
+    return schema.STATUS_STOPPED
+
+
+class MlflowTrialCallback(Callback):
+    """One MLflow child run per Tune trial, nested under the sweep's parent run."""
+
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str]) -> None:
+        self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
+        self.tags = tags
+        self._loggers: dict[str, RunLogger] = {}
+        self._logged_steps: dict[str, int] = {}
+        self._known: dict[str, str] | None = None  # trial id -> run id, read from MLflow once
+
+    # -- run bookkeeping ------------------------------------------------------------------
+    def _existing_runs(self) -> dict[str, str]:
+        if self._known is None:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(self.tracking_uri)
+            query = f"tags.`{schema.TAG_PARENT}` = '{self.parent_run_id}'"
+            runs = with_retry(lambda: client.search_runs([self.experiment_id], filter_string=query,
+                                                         max_results=50000))
+            self._known = {r.data.tags[schema.TAG_TRIAL_ID]: r.info.run_id for r in runs
+                           if schema.TAG_TRIAL_ID in r.data.tags}
+        return self._known
+
+    def _logger(self, trial: Trial) -> RunLogger:
+        if trial.trial_id in self._loggers:
+            return self._loggers[trial.trial_id]
+        run_id = self._existing_runs().get(trial.trial_id)
+        if run_id is not None:
+            logger = RunLogger.attach(self.tracking_uri, run_id)
+            self._logged_steps[trial.trial_id] = _last_step(logger)
+        else:
+            logger = self._open_run(trial)
+            self._existing_runs()[trial.trial_id] = logger.run_id
+        self._loggers[trial.trial_id] = logger
+        return logger
+
+    def _open_run(self, trial: Trial) -> RunLogger:
+        experiment = trial.config.get("experiment", {})
+        model_hash = _model_hash(experiment)
+        tags = {**self.tags, schema.TAG_ROLE: schema.ROLE_TRIAL, schema.TAG_TRIAL_ID: trial.trial_id,
+                schema.TAG_CONFIG_HASH: trial.config.get("config_hash", ""), schema.TAG_MODEL_HASH: model_hash,
+                schema.TAG_STATUS: schema.STATUS_RUNNING,
+                schema.TAG_DATASET: experiment.get("data", {}).get("name", "")}
+        logger = RunLogger.start(self.tracking_uri, self.experiment_id, name=f"trial-{trial.trial_id}",
+                                 tags=tags, parent_run_id=self.parent_run_id)
+        logger.log_params(flatten(_resolved(experiment)))
+        logger.log_text(_config_yaml(experiment), schema.CONFIG_ARTIFACT)
+        return logger
+
+    # -- Tune hooks -----------------------------------------------------------------------
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._logger(trial)
+
+    def on_trial_restore(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._logger(trial)
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
+        logger = self._logger(trial)
+        epoch = int(result.get("epoch", 0) or 0)
+        if epoch and epoch > self._logged_steps.get(trial.trial_id, 0):
+            logger.log_metrics({k: _finite(result.get(k)) for k in EPOCH_KEYS}, step=epoch)
+            self._logged_steps[trial.trial_id] = epoch
+        if result.get("node_id"):
+            logger.set_tags({"node_id": result["node_id"]})
+        logger.flush()
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._finish(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._finish(trial, errored=True)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        """Nothing stays RUNNING: trials still open when the sweep stops are marked KILLED."""
+        for trial_id, logger in list(self._loggers.items()):
+            logger.set_tags({schema.TAG_STATUS: schema.STATUS_STOPPED})
+            logger.end("KILLED")
+            self._loggers.pop(trial_id, None)
+
+    def _finish(self, trial: Trial, errored: bool) -> None:
+        logger = self._logger(trial)
+        last = trial.last_result or {}
+        epochs = trial.config.get("experiment", {}).get("train", {}).get("epochs")
+        status = trial_status(last, epochs, errored)
+        finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
+        logger.log_metrics(finals, step=int(last.get("epoch", 0) or 0))
+        tags = {schema.TAG_STATUS: status}
+        if last.get("error"):
+            tags["error"] = str(last["error"])[:4000]
+        if errored and trial.error_file:
+            tags["error"] = _read_error(trial.error_file)
+        logger.set_tags(tags)
+        logger.end(TERMINAL_RUN_STATUS.get(status, "FAILED"))
+        self._loggers.pop(trial.trial_id, None)
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _last_step(logger: RunLogger) -> int:
+    history = with_retry(lambda: logger.client.get_metric_history(logger.run_id, "val_acc"))
+    return max((m.step for m in history), default=0)
+
+
+def _read_error(path: str) -> str:
+    try:
+        with open(path) as f:
+            lines = [line for line in f.read().strip().splitlines() if line.strip()]
+        return lines[-1][:4000] if lines else "unknown error"
+    except OSError:
+        return "unknown error"
+
+
+def _resolved(experiment: dict) -> dict:
+    """The validated config with every default filled in (what actually trains)."""
+    try:
+        from sweep.experiment import ExperimentConfig
+
+        return ExperimentConfig(**experiment).to_dict()
+    except Exception:
+        return experiment
+
+
+def _config_yaml(experiment: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(_resolved(experiment), sort_keys=False)
+
+
+def _model_hash(experiment: dict) -> str:
+    try:
+        from resnetx import ResNetXConfig
+
+        return ResNetXConfig(**experiment.get("model", {})).canonical_hash()
+    except Exception:
+        return ""

@@ -1,0 +1,196 @@
+"""Run (or resume) one sweep: Ray Tune trials tracked in MLflow, reported at the end.
+
+The MLflow store is prepared and the sweep's parent run opened *before* any trial starts; the
+parent run records where Tune keeps its state (tag ``tune_path``), which is how
+``resnetx sweep --resume`` finds the sweep to continue.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from reports import schema
+from resnetx.errors import ConfigError
+from sweep.settings import SweepSettings
+from sweep.tracking import RunLogger, flatten, prepare_store, resolve_tracking_uri, runs_dir, with_retry
+
+DEFAULT_OBJECTIVES = "val_acc:max,params:min"
+TAG_TUNE_PATH = "tune_path"
+
+
+@dataclass
+class SweepOutcome:
+    parent_run_id: str
+    experiment: str
+    tracking_uri: str
+    tune_path: str
+    statuses: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    report: Any = None
+
+
+@dataclass
+class SweepPlan:
+    """Everything resolved from the settings before Ray starts (errors surface here, not in trials)."""
+
+    settings: SweepSettings
+    space: Any
+    objectives: list
+    overrides: dict
+    runs_folder: Path
+    tracking_uri: str
+    storage_path: str
+
+
+def plan_sweep(settings: SweepSettings) -> SweepPlan:
+    from reports.pareto import parse_objectives
+    from search_spaces import load_space
+    from sweep.experiment import ExperimentConfig
+    from sweep.overrides import apply_sets, merge
+
+    space = load_space(settings.space)
+    objectives_text = settings.objectives or ",".join(getattr(space, "objectives", None) or []) or DEFAULT_OBJECTIVES
+    objectives = parse_objectives(objectives_text)
+    overrides = apply_sets({}, settings.sets)
+    if settings.search == "grid" and not space.grid():
+        raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
+    ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # fail fast on bad --set
+    folder = runs_dir(settings.runs_dir)
+    storage = settings.storage_path or str(folder / "ray")
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    return SweepPlan(settings, space, objectives, overrides, folder,
+                     resolve_tracking_uri(settings.tracking_uri, folder), storage)
+
+
+def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
+    s = plan.settings
+    tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
+            schema.TAG_OBJECTIVES: ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives),
+            schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}"}
+    parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
+    params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
+    parent.log_params(flatten({"sweep": params}))
+    return parent
+
+
+def find_resumable(tracking_uri: str, experiment_id: str, experiment: str) -> Any:
+    """The latest sweep parent run of the experiment, if it did not finish."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    runs = with_retry(lambda: client.search_runs([experiment_id], filter_string=f"tags.{schema.TAG_ROLE} = 'sweep'",
+                                                 order_by=["attributes.start_time DESC"], max_results=1))
+    if not runs:
+        raise ConfigError("--resume", experiment, "no sweep to resume in this experiment")
+    run = runs[0]
+    if run.info.status == "FINISHED":
+        raise ConfigError("--resume", experiment, f"the last sweep ({run.info.run_name}) already finished")
+    return run
+
+
+def _trainable(plan: SweepPlan):
+    from ray import tune
+
+    from sweep.data import DATASETS, load_dataset
+    from sweep.experiment import DataConfig
+    from sweep.trainable import run_trial
+
+    data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
+    data_section = {**data_section, **plan.overrides.get("data", {})}
+    trainable: Any = run_trial
+    name = data_section.get("name", "digits")
+    if getattr(DATASETS.get(name), "in_memory", True) and getattr(plan.space, "data_is_constant", lambda: True)():
+        # Loaded once on the driver, put in the object store once, read zero-copy by trials.
+        bundle = load_dataset(DataConfig(**data_section))
+        trainable = tune.with_parameters(run_trial, data=bundle)
+    resources = {"cpu": plan.settings.cpus_per_trial, "gpu": plan.settings.gpus_per_trial}
+    return tune.with_resources(trainable, resources)
+
+
+def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
+    """Plan, start Ray, run or resume the Tuner, and end every MLflow run it opened."""
+    from ray import tune
+
+    from sweep.cluster import check_shared_storage, cluster_slots, init_ray
+    from sweep.mlflow_callback import MlflowTrialCallback
+    from sweep.progress import SweepProgress
+    from sweep.searcher import ResNetXSearcher, make_proposer
+
+    console = console or Console()
+    plan = plan_sweep(settings)
+    experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
+    init_ray(settings.address)
+    check_shared_storage(plan.storage_path)
+    started = time.monotonic()
+    if settings.resume:
+        parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+        parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
+        tune_path = parent_run.data.tags[TAG_TUNE_PATH]
+        if not tune.Tuner.can_restore(tune_path):
+            raise ConfigError("--resume", settings.experiment, f"no Tune state at {tune_path}")
+        console.print(f"resuming sweep {parent_run.info.run_name} from {tune_path}")
+        tuner = tune.Tuner.restore(tune_path, trainable=_trainable(plan), resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
+        parent = _open_parent(plan, experiment_id, name)
+        tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
+        objectives = plan.objectives
+        proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
+        searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides)
+        tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
+        callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
+                     SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
+        tuner = tune.Tuner(
+            _trainable(plan),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=_scheduler(settings, objectives), num_samples=settings.num_samples,
+                max_concurrent_trials=settings.max_concurrent or cluster_slots(settings.cpus_per_trial,
+                                                                               settings.gpus_per_trial),
+                time_budget_s=settings.time_budget_s, reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=name, storage_path=plan.storage_path, callbacks=callbacks, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
+                      f"{settings.num_samples} trials, objectives "
+                      + ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives))
+    results = tuner.fit()
+    outcome = SweepOutcome(parent.run_id, settings.experiment, plan.tracking_uri, tune_path,
+                           elapsed_s=time.monotonic() - started)
+    states = [r.metrics.get("status", "failed") if r.metrics else "failed" for r in results]
+    outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
+    outcome.interrupted = results.num_terminated + results.num_errors < len(results)
+    parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
+    if settings.report and not outcome.interrupted:
+        outcome.report = _report(plan, outcome, console)
+    parent.end("KILLED" if outcome.interrupted else "FINISHED")
+    return outcome
+
+
+def _scheduler(settings: SweepSettings, objectives: list) -> Any:
+    if settings.scheduler == "none":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    accuracy = next((o for o in objectives if o.maximize), objectives[0])
+    return ASHAScheduler(metric=accuracy.name, mode="max" if accuracy.maximize else "min",
+                         time_attr="training_iteration", grace_period=1, reduction_factor=2)
+
+
+def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:
+    from reports.report import build_report
+
+    out = plan.runs_folder / "reports" / outcome.parent_run_id
+    objectives = ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives)
+    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=objectives,
+                        sweep_run_id=outcome.parent_run_id)
