@@ -47,7 +47,7 @@ class SweepSettings(StrictConfig):
         if self.cpus_per_trial <= 0:
             raise ConfigError("cpus_per_trial", self.cpus_per_trial, "must be > 0")
         if self.gpus_per_trial < 0:
-            raise ConfigError("gpus_per_trial", self.gpus_per_trial, "must be >= 0 (fractions such as 0.25 share a GPU)")
+            raise ConfigError("gpus_per_trial", self.gpus_per_trial, "must be >= 0 (0.25 shares a GPU)")
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise ConfigError("gpus_per_trial", self.gpus_per_trial, "must be a fraction <= 1 or a whole number")
         for field in ("time_budget_s", "trial_timeout_s"):

@@ -28,7 +28,7 @@ def _assigned_cpus() -> int:
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     except Exception:
         cpus = 1
-    return max(1, int(round(cpus)))
+    return max(1, round(cpus))
 
 
 def _static_metrics(cfg: Any, input_size: tuple[int, int, int]) -> dict[str, float]:
