@@ -12,13 +12,17 @@ from resnetx.errors import ConfigError
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "az://", "hdfs://", "file://")
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
-    """Join ``address`` (HOST:PORT or ``auto``) or start a local runtime in-process."""
+def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
+    """Join ``address`` (HOST:PORT or ``auto``) or start a local runtime in-process.
+
+    Returns True when this call connected (so the caller should ``ray.shutdown()`` at the end),
+    False when Ray was already initialised by the caller's program.
+    """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                   configure_logging=True)
     if address:
@@ -30,6 +34,7 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
                               "is `ray start --head` running there, with the same RAY_AUTH_MODE?") from None
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+    return True
 
 
 def alive_nodes() -> list[dict]:

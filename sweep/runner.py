@@ -117,18 +117,31 @@ def _trainable(plan: SweepPlan):
 
 def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
     """Plan, start Ray, run or resume the Tuner, and end every MLflow run it opened."""
-    from ray import tune
-
-    from sweep.cluster import check_shared_storage, cluster_slots, init_ray
-    from sweep.mlflow_callback import MlflowTrialCallback
-    from sweep.progress import SweepProgress
-    from sweep.searcher import ResNetXSearcher, make_proposer
+    from sweep.cluster import check_shared_storage, init_ray
 
     console = console or Console()
     plan = plan_sweep(settings)
     experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
-    init_ray(settings.address)
-    check_shared_storage(plan.storage_path)
+    started_ray = init_ray(settings.address)
+    try:
+        check_shared_storage(plan.storage_path)
+        return _run(plan, experiment_id, console)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
+    from ray import tune
+
+    from sweep.cluster import cluster_slots
+    from sweep.mlflow_callback import MlflowTrialCallback
+    from sweep.progress import SweepProgress
+    from sweep.searcher import ResNetXSearcher, make_proposer
+
+    settings = plan.settings
     started = time.monotonic()
     if settings.resume:
         parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
