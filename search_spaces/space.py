@@ -1,0 +1,170 @@
+"""``SearchSpace``: a compiled space file and everything a sweep asks of it.
+
+One ordered list of fields is the single source of truth; seeded sampling, Optuna's
+define-by-run, Ray Tune's ``param_space``, grids and counting all walk it. A sample is a
+nested experiment dict ``{"model": {...}, "data": {...}, "train": {...}}`` whose model always
+builds and, for :meth:`SearchSpace.sample`, meets the budget.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from resnetx import ResNetXConfig
+from resnetx.errors import ConfigError
+from search_spaces.cost import Cost, config_cost
+from search_spaces.counting import count_distinct
+from search_spaces.drawers import OptunaDrawer, RandomDrawer
+from search_spaces.keys import trial_key
+from search_spaces.params import Constant, EmptyRange, Param
+from search_spaces.schema import SpaceFile, check_static, compile_fields
+from search_spaces.tune_adapter import from_tune_config, tune_param_space
+from search_spaces.walk import all_points, build_model_config, draw_point, nest
+
+MAX_TRIES = 1000  # rejection sampling: draws per sample before the space is declared infeasible
+PROBE_DRAWS = 256  # draws at load time that must all build (catches contradictory bounds early)
+
+
+class SearchSpace:
+    """A validated search space over ResNetX experiments."""
+
+    def __init__(self, spec: SpaceFile, source: str = "<memory>") -> None:
+        self.spec = spec
+        self.source = source
+        self.name = spec.name or "space"
+        self.description = spec.description
+        self.objectives: list[str] = list(spec.objectives)
+        self.fields: list[Param] = compile_fields(spec)
+        check_static(self.fields)
+        self.input_size: tuple[int, int, int] = spec.input_size or self._default_input_size()
+        self._probe()
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def max_params(self) -> int | None:
+        return self.spec.budget.max_params
+
+    @property
+    def max_flops(self) -> int | None:
+        return self.spec.budget.max_flops
+
+    @property
+    def seed_is_axis(self) -> bool:
+        """True when replicate seeds are part of the search (they must not be de-duplicated)."""
+        return any(f.name == "train.seed" and not isinstance(f, Constant) for f in self.fields)
+
+    @property
+    def is_grid(self) -> bool:
+        """Every field is a constant, a grid axis or derived from them."""
+        return not any(f.is_random for f in self.fields)
+
+    def data_is_constant(self) -> bool:
+        """True when every trial uses the same data settings (one dataset load serves them all)."""
+        return all(isinstance(f, Constant) for f in self.fields if f.name.startswith("data."))
+
+    def field(self, name: str) -> Param:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def _constant(self, name: str) -> Any:
+        param = next((f for f in self.fields if f.name == name), None)
+        if param is None:
+            return ResNetXConfig.model_fields[name.split(".", 1)[1]].default if name.startswith("model.") else None
+        return param.value if isinstance(param, Constant) else None
+
+    def _default_input_size(self) -> tuple[int, int, int]:
+        """(C, H, W) from constant ``model.in_channels`` and ``data.image_size``, else by stem."""
+        channels = self._constant("model.in_channels") or 3
+        side = self._constant("data.image_size")
+        if not isinstance(side, int):
+            side = 32 if self._constant("model.stem") == "cifar" else 224
+        return (int(channels), side, side)
+
+    def _probe(self) -> None:
+        """A few hundred seeded draws must all get through their ranges and build.
+
+        Optuna cannot re-draw a trial, so a space is valid by construction only if no draw ever
+        meets an empty dependent range; contradictions are reported here, at load time.
+        """
+        rng = random.Random(0)
+        for _ in range(PROBE_DRAWS):
+            build_model_config(nest(draw_point(self.fields, RandomDrawer(rng)), self.fields)["model"])
+
+    # -- drawing ----------------------------------------------------------------------------
+    def sample(self, rng: random.Random, max_tries: int = MAX_TRIES) -> dict[str, dict[str, Any]]:
+        """One valid point within budget, drawn from ``rng`` alone (same seed, same samples)."""
+        reason = ""
+        for _ in range(max_tries):
+            try:
+                values = draw_point(self.fields, RandomDrawer(rng))
+            except EmptyRange as exc:
+                reason = str(exc)
+                continue
+            config = nest(values, self.fields)
+            violation = self.budget_violation(config)
+            if violation is None:
+                return config
+            reason = violation
+        raise ConfigError("space", self.name, f"no valid sample within budget in {max_tries} draws "
+                                              f"(last: {reason}); widen the ranges or raise the budget")
+
+    def suggest(self, trial: Any) -> dict[str, dict[str, Any]]:
+        """Optuna define-by-run: suggests ``model.fold``, ``model.start_id``, ... in dependency order.
+
+        Budgets are not enforced here (a trial cannot be re-drawn); check :meth:`budget_violation`.
+        """
+        return nest(draw_point(self.fields, OptunaDrawer(trial)), self.fields)
+
+    # -- checking ---------------------------------------------------------------------------
+    def cost(self, config: Mapping[str, Any]) -> Cost:
+        """Parameters and forward FLOPs (at :attr:`input_size`) of a config's model."""
+        return config_cost(build_model_config(dict(config.get("model") or {})), self.input_size)
+
+    def budget_violation(self, config: Mapping[str, Any]) -> str | None:
+        """Why the config's model breaks the budget, or None. Raises ConfigError if it does not build."""
+        model = build_model_config(dict(config.get("model") or {}))
+        if self.max_params is None and self.max_flops is None:
+            return None
+        cost = config_cost(model, self.input_size if self.max_flops is not None else None)
+        if self.max_params is not None and cost.params > self.max_params:
+            return f"params {cost.params:,} > max_params {self.max_params:,}"
+        if self.max_flops is not None and cost.flops is not None and cost.flops > self.max_flops:
+            size = "x".join(map(str, self.input_size))
+            return f"flops {cost.flops:,} at {size} > max_flops {self.max_flops:,}"
+        return None
+
+    def trial_key(self, config: Mapping[str, Any]) -> str:
+        """De-duplication key: same key, same network trained the same way (reuse the result)."""
+        return trial_key(config, keep_seed=self.seed_is_axis)
+
+    # -- enumeration ------------------------------------------------------------------------
+    def grid(self) -> list[dict[str, dict[str, Any]]]:
+        """Every point of a grid space, first field outermost (replicate seeds outermost of all)."""
+        random_fields = [f.name for f in self.fields if f.is_random]
+        if random_fields:
+            raise ConfigError("space", self.name, f"is not a grid ({', '.join(random_fields)} drawn at random); "
+                                                  "use random or optuna search")
+        points = [nest(values, self.fields) for values in all_points(self.fields)]
+        for point in points:
+            build_model_config(point["model"])
+        return points
+
+    def count_distinct(self) -> int | None:
+        """Distinct networks after de-duplication by canonical hash; None if infinite or too large."""
+        return count_distinct(self.fields)
+
+    # -- Ray Tune ---------------------------------------------------------------------------
+    def tune_param_space(self, kind: str) -> dict[str, Any]:
+        """Flat ``param_space`` for ``BasicVariantGenerator``: kind ``random`` or ``grid``."""
+        return tune_param_space(self.fields, kind)
+
+    def from_tune_config(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The nested experiment config from a Tune trial's config."""
+        return from_tune_config(self.fields, config)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({self.name!r}, fields={len(self.fields)}, source={self.source!r})"
