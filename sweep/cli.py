@@ -19,6 +19,7 @@ from resnetx.errors import ConfigError
 # Explicit registry: command name -> module with ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS: dict[str, str] = {
     "show": "sweep.commands.show",
+    "spaces": "sweep.commands.spaces",
     "train": "sweep.commands.train",
     "report": "sweep.commands.report",
     "export": "sweep.commands.export",
