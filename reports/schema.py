@@ -44,3 +44,13 @@ FINAL_METRICS = ("best_val_acc", "params", "flops", "latency_ms", "test_acc", "t
 # Child runs log the flattened experiment config as params: "model.fold", "train.lr", ...
 CONFIG_ARTIFACT = "config.yaml"  # the full experiment config of a trial (plain YAML)
 REPORT_ARTIFACT_DIR = "report"  # where `resnetx report` logs its files on the parent run
+
+# -- params read by reports (added with issue 6) ---------------------------------------------
+FOLD_PARAM = "model.fold"
+UNIT_PARAM = "model.unit"
+SEED_PARAM = "train.seed"
+# Any of these params, when set to something other than none/scratch/false, marks a
+# warm-started trial (torchvision weights); the fold ablation splits on it.
+WARM_START_PARAMS = ("train.weights", "train.pretrained", "train.init", "model.weights", "train.warm_start")
+# The metric that parameter budgets are measured in.
+PARAMS_METRIC = "params"
