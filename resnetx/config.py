@@ -62,6 +62,22 @@ class StrictConfig(BaseModel):
         return cls(**data)
 
 
+# Seed names accepted on input (DESIGN.md §2); output always uses the canonical names.
+FIELD_ALIASES: dict[str, str] = {"ni": "stem_width", "c_in": "in_channels", "c_out": "num_classes"}
+
+
+def canonical_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename seed aliases to field names; giving a field under two names is an error, not a guess."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = FIELD_ALIASES.get(key, key)
+        if name in out:
+            alias = key if key != name else next(a for a, n in FIELD_ALIASES.items() if n == name and a in data)
+            raise ConfigError(alias, data[alias], f"is an alias of {name}; give only one of them")
+        out[name] = value
+    return out
+
+
 def _positive(field: str, value: int | float) -> None:
     if value <= 0:
         raise ConfigError(field, value, "must be > 0")
@@ -87,6 +103,12 @@ class ResNetXConfig(StrictConfig):
     num_classes: StrictInt = Field(1000, validation_alias=AliasChoices("num_classes", "c_out"))
     drop_rate: float = 0.0
     zero_init_last: StrictBool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        # pydantic alone would take one spelling and call the other an "unknown key".
+        return canonical_keys(data) if isinstance(data, Mapping) else data
 
     @field_validator("exp", "bottle_scale", "drop_rate", mode="before")
     @classmethod
@@ -206,4 +228,4 @@ class ResNetXConfig(StrictConfig):
 
     def replace(self, **changes: Any) -> ResNetXConfig:
         """A copy with some fields changed, validated again."""
-        return ResNetXConfig(**{**self.to_dict(), **changes})
+        return ResNetXConfig(**{**self.to_dict(), **canonical_keys(changes)})

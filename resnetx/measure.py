@@ -54,18 +54,24 @@ def measure_latency(
     repeats: int = 10,
 ) -> float:
     """Median forward latency in milliseconds (eval mode, no grad) after ``warmup`` runs."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats: got {repeats}, warmup: got {warmup}; need repeats >= 1, warmup >= 0")
     device = torch.device(device)
+    was_training = model.training
     module = model.to(device).eval()
     x = torch.randn(batch_size, *input_size, device=device)
     times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            module(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000.0)
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + repeats):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+                module(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                if i >= warmup:
+                    times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        model.train(was_training)  # measuring must not leave a training model in eval mode
     return statistics.median(times)

@@ -3,8 +3,11 @@
 Every torchvision tensor has one natural home in a ResNetX built with the same depths: the
 stem (``conv1``/``bn1``), unit ``j`` of stage ``s`` (``layer{s+1}.{j}``), the stage's first
 shortcut projection (``layer{s+1}.0.downsample``) and the classifier (``fc``). A tensor is
-copied when its home exists with the same shape; what stays fresh (new shortcut projections of
-a folded net, a resized classifier) is reported exactly, never silently.
+copied when its home exists with the same shape, and a norm only together with the conv that
+feeds it (a folded net's projection from another stage keeps the BN width of torchvision's but
+not its input: its running statistics would describe a different conv's output). What stays
+fresh (new shortcut projections of a folded net, a resized classifier) is reported exactly,
+never silently.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from resnetx.model import ResNetX
 
 Freeze = Literal["none", "backbone", "all"]
 FREEZE_MODES = ("none", "backbone", "all")
+# Units whose tensors mean what torchvision's mean. A pre-activation unit also has ``bn1`` and
+# ``conv1`` of the same shapes inside a stage, but its ``bn1`` normalises the unit's input, not
+# ``conv1``'s output: copying would load silently and be wrong.
+TORCHVISION_UNITS = ("basic", "bottleneck")
 
-_LAYER = re.compile(r"^layer(?P<stage>\d+)\.(?P<block>\d+)\.(?P<rest>.+)$")
+_NORM = re.compile(r"^(?P<module>.*\.)bn(?P<k>\d*)\.[^.]+$")  # units.3.bn2.weight, shortcuts.4.bn.bias
 _DOWNSAMPLE = {"downsample.0.": "conv.", "downsample.1.": "bn."}
 
 
@@ -88,7 +95,10 @@ def _read_source(source: Mapping[str, Tensor] | str | Path) -> Mapping[str, Tens
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle payloads are refused by weights_only=True
             raise ConfigError("weights", text, f"not a plain tensor checkpoint ({type(exc).__name__})") from None
-        return state.get("state_dict", state) if isinstance(state, Mapping) else state
+        state = state.get("state_dict", state) if isinstance(state, Mapping) else state
+        if not isinstance(state, Mapping):
+            raise ConfigError("weights", text, f"holds a {type(state).__name__}; must hold a state dict")
+        return state
     return _download_torchvision(text)
 
 
@@ -101,7 +111,7 @@ def _download_torchvision(name: str) -> Mapping[str, Tensor]:
     except (ValueError, KeyError, AttributeError):
         raise ConfigError("weights", name, "must be a state dict, a .pth file or a torchvision weights name "
                           "such as ResNet50_Weights.IMAGENET1K_V2") from None
-    try:
+    try:  # offline, urllib fails at name resolution at once (URLError is an OSError)
         return weights.get_state_dict(progress=False)
     except OSError as exc:
         raise ConfigError("weights", name, f"could not download ({exc.__class__.__name__}); "
@@ -119,20 +129,33 @@ def load_torchvision_weights(
     """
     if freeze not in FREEZE_MODES:
         raise ConfigError("freeze", freeze, f"must be one of {', '.join(FREEZE_MODES)}")
+    if model.config.unit not in TORCHVISION_UNITS:
+        raise ConfigError("unit", model.config.unit, "torchvision ResNet weights fit only the units "
+                          + ", ".join(TORCHVISION_UNITS))
     state = _read_source(source)
     ours = model.state_dict()
     report = LoadReport()
+    key_map = torchvision_key_map(model)
+    fits = {local for theirs, local in key_map.items()
+            if isinstance(state.get(theirs), Tensor) and tuple(state[theirs].shape) == tuple(ours[local].shape)}
+    fits = {local for local in fits if _feeding_conv(local) in fits or _feeding_conv(local) not in ours}
     with torch.no_grad():
-        for theirs, local in torchvision_key_map(model).items():
-            if theirs in state and tuple(state[theirs].shape) == tuple(ours[local].shape):
+        for theirs, local in key_map.items():
+            if local in fits:
                 ours[local].copy_(state[theirs])
                 report.loaded.append(local)
     loaded = set(report.loaded)
-    used = {t for t, local in torchvision_key_map(model).items() if local in loaded}
+    used = {t for t, local in key_map.items() if local in loaded}
     report.fresh = [k for k in ours if k not in loaded]
     report.unused = [k for k in state if k not in used]
     _apply_freeze(model, freeze, loaded)
     return report
+
+
+def _feeding_conv(key: str) -> str | None:
+    """The conv weight whose output the norm tensor ``key`` normalises (``bn2`` <- ``conv2``)."""
+    m = _NORM.match(key)
+    return f"{m.group('module')}conv{m.group('k')}.weight" if m else None
 
 
 def _apply_freeze(model: ResNetX, freeze: Freeze, loaded: set[str]) -> None:

@@ -26,18 +26,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_model_config(spec: str, sets: list[str]):
     """Built-in defaults < YAML file < --set overrides, validated once."""
     from resnetx import ResNetXConfig, builtin_config
+    from resnetx.config import canonical_keys
     from sweep.overrides import apply_sets, read_yaml_file
 
     if Path(spec).suffix.lower() in {".yaml", ".yml", ".json", ".py"} or Path(spec).exists():
         data: dict[str, Any] = read_yaml_file(spec)
         data = dict(data["model"]) if isinstance(data.get("model"), dict) else data
+        try:
+            data = canonical_keys(data)
+        except ConfigError as exc:
+            raise ConfigError(f"model.{exc.field}", exc.value, exc.allowed) from None
     else:
         data = builtin_config(spec).to_dict()
-    model_sets = [s.removeprefix("model.") for s in sets]
+    merged = apply_sets(data, [_model_set(s) for s in sets])
     try:
-        return ResNetXConfig(**apply_sets(data, model_sets))
+        return ResNetXConfig(**merged)
     except ConfigError as exc:
         raise ConfigError(f"model.{exc.field}", exc.value, exc.allowed) from None
+
+
+def _model_set(item: str) -> str:
+    """``model.c_out=10`` -> ``num_classes=10``: overrides replace a field whichever name they use."""
+    from resnetx.config import FIELD_ALIASES
+
+    key, sep, value = item.partition("=")
+    if not sep:
+        return item  # apply_sets reports the malformed item as typed
+    key = key.strip().removeprefix("model.")
+    return f"{FIELD_ALIASES.get(key, key)}{sep}{value}"
 
 
 def parse_input_size(text: str | None, config) -> tuple[int, int, int]:
@@ -76,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_model_config(args.config, args.sets)
     size = parse_input_size(args.input_size, config)
-    model = build_model(config)
+    model = build_model(config, device="meta")  # shapes only: instant, and no memory for huge widths
     params, flops = count_params(model), count_flops(model, size)
     rows = plan_rows(config)
     if args.json:
