@@ -15,6 +15,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from reports import schema
+from sweep.interrupts import interrupted, watch_sigint
 from sweep.tracking import RunLogger, flatten, with_retry
 
 EPOCH_KEYS = schema.EPOCH_METRICS
@@ -50,6 +51,13 @@ class MlflowTrialCallback(Callback):
         self._loggers: dict[str, RunLogger] = {}
         self._logged_steps: dict[str, int] = {}
         self._known: dict[str, str] | None = None  # trial id -> run id, read from MLflow once
+        self._ended: set[str] = set()  # trials whose run this driver has closed
+
+    def __getstate__(self) -> dict:
+        """Tune pickles callbacks with the Tuner: keep settings, drop clients and caches."""
+        return {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
+                "parent_run_id": self.parent_run_id, "tags": self.tags, "_loggers": {}, "_logged_steps": {},
+                "_known": None, "_ended": set()}
 
     # -- run bookkeeping ------------------------------------------------------------------
     def _existing_runs(self) -> dict[str, str]:
@@ -91,6 +99,9 @@ class MlflowTrialCallback(Callback):
         return logger
 
     # -- Tune hooks -----------------------------------------------------------------------
+    def setup(self, **info: Any) -> None:
+        watch_sigint()
+
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._logger(trial)
 
@@ -98,6 +109,13 @@ class MlflowTrialCallback(Callback):
         self._logger(trial)
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
+        if trial.trial_id in self._ended:
+            return
+        self._log_epoch(trial, result)
+        self._logger(trial).flush()
+
+    def _log_epoch(self, trial: Trial, result: dict) -> None:
+        """Log one epoch's metrics once (a resumed trial may repeat an epoch already logged)."""
         logger = self._logger(trial)
         epoch = int(result.get("epoch", 0) or 0)
         if epoch and epoch > self._logged_steps.get(trial.trial_id, 0):
@@ -105,24 +123,38 @@ class MlflowTrialCallback(Callback):
             self._logged_steps[trial.trial_id] = epoch
         if result.get("node_id"):
             logger.set_tags({"node_id": result["node_id"]})
-        logger.flush()
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        if interrupted() and not _ran_to_the_end(trial):
+            self._suspend(trial)  # Tune stops it as if it had ended; it will resume
+            return
         self._finish(trial, errored=False)
+
+    def _suspend(self, trial: Trial) -> None:
+        """An interrupted trial's run is KILLED (not finished) until ``--resume`` re-attaches it."""
+        if trial.trial_id in self._loggers:
+            self._loggers.pop(trial.trial_id).end("KILLED")
+        self._ended.add(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._finish(trial, errored=True)
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
-        """Nothing stays RUNNING: trials still open when the sweep stops are marked KILLED."""
-        for trial_id, logger in list(self._loggers.items()):
-            logger.set_tags({schema.TAG_STATUS: schema.STATUS_STOPPED})
-            logger.end("KILLED")
-            self._loggers.pop(trial_id, None)
+        """Nothing stays RUNNING: ended trials are closed, unfinished ones marked KILLED (resumable)."""
+        for trial in trials:
+            if trial.trial_id in self._ended:
+                continue
+            if trial.status == Trial.ERROR or (trial.status == Trial.TERMINATED and not interrupted()):
+                self._finish(trial, errored=trial.status == Trial.ERROR)
+            else:
+                self._suspend(trial)
 
     def _finish(self, trial: Trial, errored: bool) -> None:
-        logger = self._logger(trial)
+        if trial.trial_id in self._ended:
+            return
         last = trial.last_result or {}
+        self._log_epoch(trial, last)
+        logger = self._logger(trial)
         epochs = trial.config.get("experiment", {}).get("train", {}).get("epochs")
         status = trial_status(last, epochs, errored)
         finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
@@ -135,6 +167,15 @@ class MlflowTrialCallback(Callback):
         logger.set_tags(tags)
         logger.end(TERMINAL_RUN_STATUS.get(status, "FAILED"))
         self._loggers.pop(trial.trial_id, None)
+        self._ended.add(trial.trial_id)
+
+
+def _ran_to_the_end(trial: Trial) -> bool:
+    """True when the trial's last result says it finished, diverged or failed by itself."""
+    last = trial.last_result or {}
+    epochs = trial.config.get("experiment", {}).get("train", {}).get("epochs")
+    return last.get("status") in (schema.STATUS_FINISHED, schema.STATUS_DIVERGED, schema.STATUS_FAILED) or (
+        epochs is not None and last.get("epoch", 0) >= epochs)
 
 
 def _finite(value: Any) -> float | None:

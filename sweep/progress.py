@@ -88,7 +88,7 @@ class SweepProgress(Callback):
         if values is not None:
             self.values[trial.trial_id] = values
         shown = ", ".join(f"{o.name}={v:.4g}" for o, v in zip(self.objectives, values)) if values else ""
-        self.console.print(f"  trial {trial.trial_id} {status} {shown}".rstrip())
+        self.console.print(f"  trial {trial.trial_id} {status} {shown}".rstrip(), soft_wrap=True)
         self._print_status(force=True)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
@@ -108,4 +108,4 @@ class SweepProgress(Callback):
         now = time.monotonic()
         if force or now - self.last_print >= self.every_s:
             self.last_print = now
-            self.console.print(self.status_line())
+            self.console.print(self.status_line(), soft_wrap=True)

@@ -137,6 +137,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
     from ray import tune
 
     from sweep.cluster import cluster_slots
+    from sweep.interrupts import interrupted
     from sweep.mlflow_callback import MlflowTrialCallback
     from sweep.progress import SweepProgress
     from sweep.searcher import ResNetXSearcher, make_proposer
@@ -182,7 +183,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
                            elapsed_s=time.monotonic() - started)
     states = [r.metrics.get("status", "failed") if r.metrics else "failed" for r in results]
     outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
-    outcome.interrupted = results.num_terminated + results.num_errors < len(results)
+    outcome.interrupted = interrupted()
     parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
     if settings.report and not outcome.interrupted:
         outcome.report = _report(plan, outcome, console)
