@@ -36,10 +36,25 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _MODEL_FILLED = {"in_channels": ("in_channels", "c_in"), "num_classes": ("num_classes", "c_out")}
 
 
+# Ranges checked on the value as typed, so the error echoes it (``got -1``, not ``got -1.0``).
+_RANGES: dict[str, tuple[Any, str]] = {
+    "val_fraction": (lambda v: 0.0 < v < 1.0, "must be in (0, 1)"),
+    "lr": (lambda v: v > 0, "must be > 0"),
+    "momentum": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, "must be >= 0"),
+    "warmup_epochs": (lambda v: v >= 0, "must be >= 0"),
+    "label_smoothing": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "grad_clip": (lambda v: v > 0, "must be > 0 (or null for no clipping)"),
+}
+
+
 def _number(value: Any, field: str) -> Any:
     """Refuse bools and strings where a number is meant (pydantic's lax mode would coerce them)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, value, "must be a number")
+    ok, allowed = _RANGES.get(field, (lambda v: True, ""))
+    if not ok(value):
+        raise ConfigError(field, value, allowed)
     return value
 
 
@@ -71,8 +86,6 @@ class DataConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError("val_fraction", self.val_fraction, "must be in (0, 1)")
         if self.image_size is not None and self.image_size < 8:
             raise ConfigError("image_size", self.image_size, "must be >= 8 (or null for the dataset default)")
         if self.subset is not None and self.subset < 1:
@@ -119,6 +132,13 @@ class TrainConfig(StrictConfig):
     def _numbers(cls, value: Any, info) -> Any:
         return value if value is None else _number(value, info.field_name)
 
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp(cls, value: Any) -> Any:
+        if value != "auto" and not isinstance(value, bool):
+            raise ConfigError("amp", value, "must be auto, true or false")
+        return value
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -131,20 +151,10 @@ class TrainConfig(StrictConfig):
         for name in ("epochs", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be >= 1")
-        if self.lr <= 0:
-            raise ConfigError("lr", self.lr, "must be > 0")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ConfigError("momentum", self.momentum, "must be in [0, 1)")
-        if self.weight_decay < 0:
-            raise ConfigError("weight_decay", self.weight_decay, "must be >= 0")
-        if not 0.0 <= self.warmup_epochs <= self.epochs:
-            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be in [0, epochs={self.epochs}]")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError("label_smoothing", self.label_smoothing, "must be in [0, 1)")
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError("warmup_epochs", self.warmup_epochs, f"must be <= epochs ({self.epochs})")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError("num_threads", self.num_threads, "must be >= 1 (or null to keep torch's default)")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError("grad_clip", self.grad_clip, "must be > 0 (or null for no clipping)")
         if self.freeze != "none" and not self.weights:
             raise ConfigError("freeze", self.freeze, "needs train.weights (freezing random weights trains nothing)")
         return self

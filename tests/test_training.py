@@ -1,0 +1,163 @@
+"""Experiment config and training loop: validation, hashing, schedules, reproducibility, exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from reports.schema import EPOCH_METRICS, FINAL_METRICS
+from resnetx.errors import ConfigError
+from sweep.checkpoint import CHECKPOINT_FILE
+from sweep.data import load_dataset
+from sweep.experiment import ExperimentConfig, TrainConfig, load_experiment
+from sweep.training import EPOCH_KEYS, lr_at, train
+
+SMALL_MODEL = {"num_nodes": [1, 1], "unit": "basic", "stem": "cifar", "stem_width": 8, "base": 8, "bottle_scale": 1.0}
+
+
+def small(**train) -> ExperimentConfig:
+    return ExperimentConfig(model=SMALL_MODEL, data={"subset": 192, "image_size": 12},
+                            train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 7, **train})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(small().data)
+
+
+# -- config ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"model": {"fold": 0}}, "model.fold: got 0; must be >= 1"),
+    ({"model": {}, "train": {"lr": -1}}, "train.lr: got -1; must be > 0"),
+    ({"model": {}, "train": {"optimizer": "lamb"}}, "train.optimizer: got 'lamb'"),
+    ({"model": {}, "data": {"name": "imagenet"}}, "data.name: got 'imagenet'; must be one of digits"),
+    ({"model": {}, "data": {"val_fraction": 0}}, "data.val_fraction: got 0"),
+    ({"model": {}, "optimiser": {}}, "optimiser: got {}; unknown key"),
+    ({"model": {}, "train": {"amp": "yes"}}, "train.amp: got 'yes'; must be auto, true or false"),
+    ({"model": {}, "train": {"epochs": 0}}, "train.epochs: got 0; must be >= 1"),
+    ({"model": {"num_classes": 1000}}, "model.num_classes: got 1000; dataset digits has 10"),
+    ({"model": {}, "train": {"freeze": "all"}}, "train.freeze: got 'all'; needs train.weights"),
+])
+def test_config_errors_are_one_line_and_name_the_section(raw, message):
+    with pytest.raises(ConfigError) as info:
+        ExperimentConfig(**raw)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_model_is_filled_from_the_dataset_and_round_trips():
+    cfg = ExperimentConfig(model=SMALL_MODEL, provenance={"source": "resnetx export"})
+    assert (cfg.model.in_channels, cfg.model.num_classes) == (1, 10)
+    again = ExperimentConfig(**cfg.to_dict())
+    assert again == cfg and again.config_hash() == cfg.config_hash()
+    flat = cfg.flat()
+    assert flat["model.num_nodes"] == [1, 1] and flat["train.lr"] == 0.1 and flat["data.name"] == "digits"
+
+
+def test_config_hash_ignores_execution_only_fields():
+    base = small()
+    for change in ({"seed": 1}, {"device": "auto"}, {"num_threads": 2}, {"compile": True}):
+        assert small(**change).config_hash() == base.config_hash()
+    assert small(lr=0.05).config_hash() != base.config_hash()
+    folded = ExperimentConfig(**{**base.to_dict(), "model": {**base.model.to_dict(), "fold": 1, "start_id": 2}})
+    assert folded.config_hash() == base.config_hash()  # same network (model.canonical)
+
+
+def test_load_experiment_levels(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {num_nodes: [2, 2], stem: cifar, unit: basic}\ntrain: {epochs: 3, lr: 0.2}\n")
+    cfg = load_experiment(str(path), ["train.lr=0.3", "fold=2", "model.start_id=2"])
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.fold, cfg.train.batch_size) == (3, 0.3, 2, 128)
+    tiny = load_experiment("tiny", ["data.image_size=20"])
+    assert tiny.model.stem == "cifar" and tiny.model.in_channels == 1 and tiny.data.image_size == 20
+    with pytest.raises(ConfigError, match=r"^model\.fold: got 0"):
+        load_experiment("tiny", ["model.fold=0"])
+
+
+def test_lr_schedule_shapes():
+    cfg = TrainConfig(epochs=10, lr=1.0, warmup_epochs=2)
+    assert lr_at(cfg, 1.0) == pytest.approx(0.5) and lr_at(cfg, 2.0) == pytest.approx(1.0)
+    assert lr_at(cfg, 6.0) == pytest.approx(0.5) and lr_at(cfg, 10.0) == pytest.approx(0.0, abs=1e-12)
+    step = TrainConfig(epochs=10, lr=1.0, warmup_epochs=0, schedule="step")
+    assert [lr_at(step, t) for t in (1, 6, 9)] == pytest.approx([1.0, 0.1, 0.01])
+    assert lr_at(TrainConfig(epochs=4, lr=0.3, schedule="constant", warmup_epochs=0), 3.9) == 0.3
+
+
+# -- training ----------------------------------------------------------------------------
+def test_same_config_and_seed_give_the_same_metrics(data, tmp_path):
+    seen = []
+
+    def on_epoch(metrics, checkpoint_dir):
+        assert tuple(metrics) == EPOCH_KEYS and set(EPOCH_KEYS) - {"epoch"} == set(EPOCH_METRICS)
+        assert (checkpoint_dir / CHECKPOINT_FILE).is_file()  # written before the callback
+        seen.append(metrics["epoch"])
+
+    cfg = small(epochs=2, evaluate_test=True)
+    first = train(cfg, data=data, on_epoch=on_epoch, checkpoint_dir=tmp_path)
+    second = train(cfg, data=data)
+    keys = ("train_loss", "val_loss", "val_acc")
+    assert [[h[k] for k in keys] for h in first.history] == [[h[k] for k in keys] for h in second.history]
+    assert first.status == "finished" and seen == [1, 2]
+    assert set(first.final) <= set(FINAL_METRICS) | {"val_acc"} and "test_acc" in first.final
+    assert first.final["params"] > 0 and first.final["flops"] > 0 and first.final["latency_ms"] > 0
+    assert 0.0 <= first.final["best_val_acc"] <= 1.0
+    other_seed = train(small(epochs=2, seed=8), data=data)
+    assert other_seed.history[-1]["train_loss"] != first.history[-1]["train_loss"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    cfg = small(epochs=4)
+    straight = train(cfg, data=data, checkpoint_dir=tmp_path / "straight")
+
+    def crash_after_two(metrics, _):
+        if metrics["epoch"] == 2:
+            raise _Stop  # a killed trial: the checkpoint of epoch 2 is already on disk
+
+    with pytest.raises(_Stop):
+        train(cfg, data=data, on_epoch=crash_after_two, checkpoint_dir=tmp_path / "half")
+    resumed = train(cfg, data=data, checkpoint_dir=tmp_path / "half", resume_from=tmp_path / "half")
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
+    a = torch.load(tmp_path / "straight" / CHECKPOINT_FILE, weights_only=True)
+    b = torch.load(tmp_path / "half" / CHECKPOINT_FILE, weights_only=True)
+    assert a["epoch"] == b["epoch"] == 4
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    assert not [p for p in (tmp_path / "half").iterdir() if p.name != CHECKPOINT_FILE]  # no temp files left
+
+
+def test_resume_refuses_another_model(data, tmp_path):
+    train(small(epochs=1), data=data, checkpoint_dir=tmp_path)
+    other = ExperimentConfig(**{**small().to_dict(), "model": {**SMALL_MODEL, "base": 4}})
+    with pytest.raises(ConfigError, match=r"^--resume: .*was written for model"):
+        train(other, data=data, resume_from=tmp_path)
+
+
+def test_divergence_stops_with_status(data, tmp_path):
+    reports = []
+    result = train(small(lr=1e6, warmup_epochs=0, epochs=3), data=data, checkpoint_dir=tmp_path,
+                   on_epoch=lambda m, c: reports.append((m, c)))
+    assert result.status == "diverged" and len(result.history) == 1
+    (metrics, checkpoint_dir), = reports
+    assert not math.isfinite(metrics["train_loss"]) and checkpoint_dir is None
+    assert not (tmp_path / CHECKPOINT_FILE).exists()  # a broken network is not checkpointed
+
+
+def test_num_threads_is_respected(data):
+    before = torch.get_num_threads()
+    try:
+        train(small(epochs=1, num_threads=1), data=data)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_missing_cuda_is_a_config_error(data):
+    with pytest.raises(ConfigError, match=r"^train\.device: got .cuda."):
+        train(small(device="cuda"), data=data)
