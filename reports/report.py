@@ -23,9 +23,12 @@ import pandas as pd
 
 from reports import schema
 from reports.analysis import ON_FRONT, RANK, Analysis, analyse
+from reports.mlflow_io import client as mlflow_client
+from reports.mlflow_io import retry
 from reports.pareto import DEFAULT_OBJECTIVES, UNRANKED, Objective, parse_objectives
 from reports.provenance import package_versions, utc_now
 from reports.runs import KIND_SWEEP, SweepRuns, load_sweep
+from resnetx.errors import ConfigError
 
 
 @dataclass
@@ -71,15 +74,17 @@ def resolve_objectives(objectives: str | Sequence[Objective] | None, sweep: Swee
     return list(objectives)
 
 
-def default_out_dir(tracking_uri: str, sweep: SweepRuns) -> Path:
-    """``<runs dir>/reports/<sweep run id>`` (``train-<experiment>`` when reporting train runs)."""
-    from sweep.tracking import runs_dir
+def default_out_dir(tracking_uri: str, sweep: SweepRuns, reports_root: str | Path | None = None) -> Path:
+    """``<reports root>/<sweep run id>`` (``train-<experiment>`` when reporting train runs).
 
-    if tracking_uri.startswith("sqlite:///"):
-        base = Path(tracking_uri.removeprefix("sqlite:///")).parent
-    else:
-        base = runs_dir(None)
-    return base / "reports" / (sweep.sweep_run_id or f"train-{sweep.experiment}")
+    The reports root defaults to ``reports/`` beside a sqlite store's ``mlflow.db``; for a
+    remote tracking URI the caller names it (``resnetx report`` passes ``<runs dir>/reports``).
+    """
+    if reports_root is None:
+        if not tracking_uri.startswith("sqlite:///"):
+            raise ConfigError("--out", None, "is required with a non-sqlite tracking URI")
+        reports_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "reports"
+    return Path(reports_root) / (sweep.sweep_run_id or f"train-{sweep.experiment}")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -132,11 +137,8 @@ def provenance_of(sweep: SweepRuns) -> dict[str, Any]:
 def tag_runs(sweep: SweepRuns, analysis: Analysis) -> int:
     """Write ``pareto_rank``/``on_front`` on every child run (unranked runs: on_front=false, no rank)."""
     from mlflow.entities import RunTag
-    from mlflow.tracking import MlflowClient
 
-    from sweep.tracking import with_retry
-
-    client = MlflowClient(sweep.tracking_uri)
+    client = mlflow_client(sweep.tracking_uri)
     wanted: dict[str, dict[str, str]] = {}
     for _, row in analysis.ranked.iterrows():
         rank = int(row[RANK])
@@ -148,10 +150,10 @@ def tag_runs(sweep: SweepRuns, analysis: Analysis) -> int:
     for run_id, tags in wanted.items():
         current = sweep.report_tags.get(run_id, {})
         if RANK in current and RANK not in tags:
-            with_retry(lambda r=run_id: client.delete_tag(r, RANK))
+            retry(lambda r=run_id: client.delete_tag(r, RANK))
         if any(current.get(k) != v for k, v in tags.items()):
             batch = [RunTag(k, v) for k, v in tags.items()]
-            with_retry(lambda r=run_id, b=batch: client.log_batch(r, tags=b))
+            retry(lambda r=run_id, b=batch: client.log_batch(r, tags=b))
             written += 1
     return written
 
@@ -160,33 +162,30 @@ def log_report(sweep: SweepRuns, out_dir: Path) -> str | None:
     """Log the report folder under ``report/`` on the sweep's parent run."""
     if sweep.parent is None:
         return None
-    from mlflow.tracking import MlflowClient
-
-    from sweep.tracking import with_retry
-
-    client = MlflowClient(sweep.tracking_uri)
-    with_retry(lambda: client.log_artifacts(sweep.parent.run_id, str(out_dir), schema.REPORT_ARTIFACT_DIR))
+    client = mlflow_client(sweep.tracking_uri)
+    retry(lambda: client.log_artifacts(sweep.parent.run_id, str(out_dir), schema.REPORT_ARTIFACT_DIR))
     return sweep.parent.run_id
 
 
 def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | Path | None = None,
                  objectives: str | Sequence[Objective] | None = None, sweep_run_id: str | None = None,
                  budgets: Sequence[float] | None = None, log_to_mlflow: bool = True,
-                 reference: Sequence[float] | None = None) -> ReportResult:
+                 reference: Sequence[float] | None = None, reports_root: str | Path | None = None) -> ReportResult:
     """Write the Pareto report of one sweep (the latest in ``experiment`` unless ``sweep_run_id``).
 
     ``objectives``: ``"val_acc:max,params:min"`` or ``Objective`` list; default the sweep's
     ``objectives`` tag. ``budgets``: parameter budgets (default: quartiles and max of the
     trials' params). ``reference``: hypervolume reference point in the objectives' units
     (default rule in ``reports.pareto.default_reference``). ``out_dir`` default:
-    ``<runs dir>/reports/<sweep run id>``. With ``log_to_mlflow`` the child runs get
+    ``<reports_root>/<sweep run id>``, reports_root defaulting to ``reports/`` beside a sqlite
+    store's ``mlflow.db``. With ``log_to_mlflow`` the child runs get
     ``pareto_rank``/``on_front`` tags and the files go to the parent run under ``report/``.
     User errors raise a one-line ``ConfigError``.
     """
     sweep = load_sweep(tracking_uri, experiment, sweep_run_id)
     chosen = resolve_objectives(objectives, sweep)
     analysis = analyse(sweep.trials, chosen, sweep.param_columns, sweep.metric_columns, budgets, reference)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(tracking_uri, sweep)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(tracking_uri, sweep, reports_root)
     out.mkdir(parents=True, exist_ok=True)
     title = (f"ResNetX sweep {sweep.parent.run_name or sweep.sweep_run_id}" if sweep.kind == KIND_SWEEP and sweep.parent
              else f"ResNetX train runs of experiment {sweep.experiment}")

@@ -20,6 +20,8 @@ import pandas as pd
 import yaml
 
 from reports import schema
+from reports.mlflow_io import client as mlflow_client
+from reports.mlflow_io import retry
 from resnetx.errors import ConfigError
 
 KIND_SWEEP, KIND_TRAIN = "sweep", "train"
@@ -122,22 +124,14 @@ def check_store(tracking_uri: str, field: str = "--runs-dir") -> None:
             raise ConfigError(field, str(db.parent), "holds no MLflow store (mlflow.db); run `resnetx sweep` first")
 
 
-def _client(tracking_uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri)
-
-
 def search_all(client: Any, experiment_id: str, filter_string: str,
                order_by: list[str] | None = None) -> Iterator[Any]:
     """Every active run matching ``filter_string``, page by page."""
     from mlflow.entities import ViewType
 
-    from sweep.tracking import with_retry
-
     token = None
     while True:
-        page = with_retry(lambda t=token: client.search_runs(
+        page = retry(lambda t=token: client.search_runs(
             [experiment_id], filter_string=filter_string, run_view_type=ViewType.ACTIVE_ONLY,
             max_results=_PAGE, order_by=order_by, page_token=t))
         yield from page
@@ -147,11 +141,9 @@ def search_all(client: Any, experiment_id: str, filter_string: str,
 
 
 def find_experiment(client: Any, experiment: str, tracking_uri: str) -> str:
-    from sweep.tracking import with_retry
-
-    found = with_retry(lambda: client.get_experiment_by_name(experiment))
+    found = retry(lambda: client.get_experiment_by_name(experiment))
     if found is None or found.lifecycle_stage != "active":
-        names = sorted(e.name for e in with_retry(lambda: client.search_experiments()))
+        names = sorted(e.name for e in retry(lambda: client.search_experiments()))
         known = ", ".join(names) or "none"
         raise ConfigError("--experiment", experiment, f"not found in {tracking_uri}; known: {known}")
     return found.experiment_id
@@ -213,21 +205,19 @@ def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str
     (``kind == "train"``, ``parent is None``). One-line :class:`ConfigError` when there is
     nothing to read.
     """
-    from sweep.tracking import with_retry
-
     check_store(tracking_uri, "--tracking-uri" if not tracking_uri.startswith("sqlite:///") else "--runs-dir")
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     experiment_id = find_experiment(client, experiment, tracking_uri)
     if sweep_run_id:
         try:
-            run = with_retry(lambda: client.get_run(sweep_run_id))
+            run = retry(lambda: client.get_run(sweep_run_id))
         except Exception:
             raise ConfigError("--sweep", sweep_run_id, f"no such run in {tracking_uri}") from None
         if run.info.experiment_id != experiment_id or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_SWEEP:
             raise ConfigError("--sweep", sweep_run_id, f"is not a sweep (role=sweep) run of experiment {experiment!r}")
         parent: ParentRun | None = _parent_from_run(run)
     else:
-        latest = with_retry(lambda: client.search_runs(
+        latest = retry(lambda: client.search_runs(
             [experiment_id], filter_string=f"tags.{schema.TAG_ROLE} = '{schema.ROLE_SWEEP}'",
             max_results=1, order_by=["attributes.start_time DESC"]))
         parent = _parent_from_run(latest[0]) if latest else None

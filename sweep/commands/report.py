@@ -60,10 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
     from reports.render import fmt, front_table, hypervolume_summary, knee_summary
     from reports.report import build_report
+    from sweep.tracking import runs_dir
 
     budgets = parse_budgets(args.budgets)
-    result = build_report(tracking_uri_of(args), args.experiment, args.out, objectives=args.objectives,
-                          sweep_run_id=args.sweep, budgets=budgets, log_to_mlflow=not args.no_mlflow)
+    uri = tracking_uri_of(args)
+    root = None if uri.startswith("sqlite:///") else runs_dir(args.runs_dir) / "reports"
+    result = build_report(uri, args.experiment, args.out, objectives=args.objectives, sweep_run_id=args.sweep,
+                          budgets=budgets, log_to_mlflow=not args.no_mlflow, reports_root=root)
     analysis = result.analysis
     console = Console()
     table = Table(title=f"Pareto front ({', '.join(str(o) for o in analysis.objectives)})")
