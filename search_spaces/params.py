@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field as PydanticField
-from pydantic import PrivateAttr, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import PrivateAttr, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
 from resnetx.config import StrictConfig
 from resnetx.errors import ConfigError
@@ -319,6 +319,21 @@ class Match(Param):
     cases: list[Case] = PydanticField(min_length=1)
     default: Any = None
     _ref: str = PrivateAttr(default="")
+
+    @field_validator("cases", mode="before")
+    @classmethod
+    def _cases(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        cases = []
+        for i, raw in enumerate(value):
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"cases.{i}", raw, "must be a mapping {when: ..., value: ...}")
+            try:
+                cases.append(Case(**raw))
+            except ConfigError as exc:
+                raise ConfigError(f"cases.{i}.{exc.field}", exc.value, exc.allowed) from None
+        return cases
 
     @model_validator(mode="after")
     def _check(self) -> Match:

@@ -13,7 +13,7 @@ the file's order wherever dependencies allow so grids and Optuna studies are sta
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field as PydanticField
 from pydantic import StrictInt, StrictStr, field_validator, model_validator
@@ -39,6 +39,8 @@ _OBJECTIVE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*:(max|min)$")
 
 class Budget(StrictConfig):
     """Limits checked on the model before anything trains (FLOPs at the space's input size)."""
+
+    error_prefix: ClassVar[str] = "budget"
 
     max_params: StrictInt | None = PydanticField(default=None, gt=0)
     max_flops: StrictInt | None = PydanticField(default=None, gt=0)

@@ -91,7 +91,8 @@ def _print_list(rows: list[dict[str, Any]]) -> None:
 
     table = Table(title="Built-in search spaces")
     for column in ("name", "search", "distinct networks", "budget", "description"):
-        table.add_column(column, justify="right" if column == "distinct networks" else "left")
+        table.add_column(column, justify="right" if column == "distinct networks" else "left",
+                         no_wrap=column != "description")
     for row in rows:
         search = f"grid ({row['grid_points']} points)" if row["search"] == "grid" else row["search"]
         table.add_row(escape(row["name"]), search, _size_text(row["distinct_networks"]), _budget_text(row),
