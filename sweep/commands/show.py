@@ -37,7 +37,11 @@ def load_model_config(spec: str, sets: list[str]):
         except ConfigError as exc:
             raise ConfigError(f"model.{exc.field}", exc.value, exc.allowed) from None
     else:
-        data = builtin_config(spec).to_dict()
+        try:
+            data = builtin_config(spec).to_dict()
+        except ConfigError as exc:  # e.g. resnet50-fold0: a field of the model config is wrong
+            field = exc.field if exc.field == "model" else f"model.{exc.field}"
+            raise ConfigError(field, exc.value, exc.allowed) from None
     merged = apply_sets(data, [_model_set(s) for s in sets])
     try:
         return ResNetXConfig(**merged)
