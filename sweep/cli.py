@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "show": "sweep.commands.show",
     "spaces": "sweep.commands.spaces",
     "train": "sweep.commands.train",
+    "sweep": "sweep.commands.sweep",
     "report": "sweep.commands.report",
     "export": "sweep.commands.export",
     "ui": "sweep.commands.ui",

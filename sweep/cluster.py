@@ -12,7 +12,7 @@ from resnetx.errors import ConfigError
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "az://", "hdfs://", "file://")
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
+def init_ray(address: str | None, num_cpus: int | None = None, env: dict[str, str] | None = None) -> bool:
     """Join ``address`` (HOST:PORT or ``auto``) or start a local runtime in-process.
 
     Returns True when this call connected (so the caller should ``ray.shutdown()`` at the end),
@@ -24,7 +24,8 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-                  configure_logging=True)
+                  configure_logging=True, runtime_env={"env_vars": dict(env or {})})
+    os.environ.update(env or {})  # a local runtime's workers inherit the driver's environment
     if address:
         try:
             ray.init(address=address, **kwargs)

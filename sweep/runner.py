@@ -107,7 +107,7 @@ def _trainable(plan: SweepPlan):
     data_section = {**data_section, **plan.overrides.get("data", {})}
     trainable: Any = run_trial
     name = data_section.get("name", "digits")
-    if getattr(DATASETS.get(name), "in_memory", True) and getattr(plan.space, "data_is_constant", lambda: True)():
+    if name in DATASETS and name != "imagefolder" and plan.space.data_is_constant():
         # Loaded once on the driver, put in the object store once, read zero-copy by trials.
         bundle = load_dataset(DataConfig(**data_section))
         trainable = tune.with_parameters(run_trial, data=bundle)
@@ -115,14 +115,28 @@ def _trainable(plan: SweepPlan):
     return tune.with_resources(trainable, resources)
 
 
+def quiet_libraries() -> None:
+    """Our progress lines replace Ray's status tables; keep library chatter out of the terminal."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    for name in ("mlflow", "alembic", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
+
+
 def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
     """Plan, start Ray, run or resume the Tuner, and end every MLflow run it opened."""
     from sweep.cluster import check_shared_storage, init_ray
 
+    quiet_libraries()
     console = console or Console()
     plan = plan_sweep(settings)
     experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
-    started_ray = init_ray(settings.address)
+    started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)
         return _run(plan, experiment_id, console)

@@ -9,6 +9,7 @@ worker, a lost node).
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -32,14 +33,20 @@ def _assigned_cpus() -> int:
 
 
 def _static_metrics(cfg: Any, input_size: tuple[int, int, int]) -> dict[str, float]:
-    """Size and cost do not depend on the weights: measure once, before training."""
+    """Size and cost do not depend on the weights: measure once, before training, on the trial's device.
+
+    Every report then carries them, so any objective (params, FLOPs, latency) is known even for
+    a trial that a scheduler stops after one epoch.
+    """
     from resnetx import build_model, count_flops, count_params, measure_latency
+    from sweep.training import resolve_device
 
     model = build_model(cfg.model)
     return {
         "params": count_params(model),
         "flops": count_flops(model, input_size),
-        "latency_ms": measure_latency(model, input_size, batch_size=1, device="cpu", warmup=2, repeats=5),
+        "latency_ms": measure_latency(model, input_size, batch_size=1, device=resolve_device(cfg.train.device),
+                                      warmup=2, repeats=5),
     }
 
 
@@ -64,7 +71,7 @@ def run_trial(config: dict, data: Any = None) -> None:
         cfg = ExperimentConfig(**raw)
         torch.set_num_threads(cfg.train.num_threads or 1)
         bundle = data if data is not None else load_dataset(cfg.data)
-        static = _static_metrics(cfg, (bundle.in_channels, bundle.image_size, bundle.image_size))
+        static = _static_metrics(cfg, bundle.input_shape)
     except ConfigError as exc:
         tune.report({**base, "status": STATUS_FAILED, "error": f"invalid config: {exc}"})
         return
@@ -77,7 +84,9 @@ def run_trial(config: dict, data: Any = None) -> None:
     def on_epoch(metrics: dict, checkpoint_dir: Path | None) -> None:
         best["val_acc"] = max(best["val_acc"], float(metrics.get("val_acc", float("-inf"))))
         done = int(metrics.get("epoch", 0)) >= epochs
-        status = metrics.get("status") or (STATUS_FINISHED if done else STATUS_RUNNING)
+        status = STATUS_FINISHED if done else STATUS_RUNNING
+        if not math.isfinite(float(metrics.get("train_loss", 0.0))):
+            status = STATUS_DIVERGED  # train() stops after this epoch; never retried
         payload = {**base, **metrics, **static, "best_val_acc": best["val_acc"], "status": status,
                    "train_time_s": time.perf_counter() - started}
         checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
@@ -98,6 +107,7 @@ def run_trial(config: dict, data: Any = None) -> None:
         return
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if result.status == STATUS_DIVERGED:
+    if result.status != STATUS_DIVERGED and "test_acc" in result.final:
         last = result.history[-1] if result.history else {}
-        tune.report({**base, **last, **static, "status": STATUS_DIVERGED, "best_val_acc": best["val_acc"]})
+        tune.report({**base, **last, **static, "best_val_acc": best["val_acc"], "status": STATUS_FINISHED,
+                     "test_acc": result.final["test_acc"], "train_time_s": time.perf_counter() - started})
