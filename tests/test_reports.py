@@ -44,10 +44,14 @@ UNRANKABLE = [t[0] for t in TRIALS if t[4] not in schema.RANKABLE_STATUSES]
 
 
 def experiment_config(model_overrides: dict[str, Any], seed: int, weights: str | None) -> dict[str, Any]:
+    """A full, validated experiment config as a sweep logs it (channels and classes from the dataset)."""
     from resnetx import builtin_config
+    from sweep.experiment import ExperimentConfig
 
     model = builtin_config("tiny").replace(**model_overrides).to_dict()
-    return {"model": model, "data": {"name": "digits"}, "train": {"epochs": 1, "seed": seed, "weights": weights}}
+    model.pop("in_channels"), model.pop("num_classes")
+    raw = {"model": model, "data": {"name": "digits"}, "train": {"epochs": 1, "seed": seed, "weights": weights}}
+    return ExperimentConfig(**raw).to_dict()
 
 
 def _log_trial(uri: str, experiment_id: str, parent_id: str, name: str, config: dict[str, Any], status: str,

@@ -1,0 +1,112 @@
+"""`resnetx export` on a real MLflow store, and `resnetx show` rebuilding what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reports import schema
+from reports.export import Selection, export_configs
+from resnetx.errors import ConfigError
+from sweep.cli import main as cli_main
+from sweep.experiment import ExperimentConfig
+
+try:
+    from test_reports import TRIALS, expected_front, shared_store
+except ImportError:  # tests imported as a package
+    from tests.test_reports import TRIALS, expected_front, shared_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict[str, Any]:
+    return shared_store(tmp_path_factory)
+
+
+def _export(store, out: Path, *args: str) -> list[dict[str, Any]]:
+    assert cli_main(["export", "--runs-dir", str(store["folder"]), "--out", str(out), *args]) == 0
+    return [yaml.safe_load(p.read_text()) for p in sorted(out.glob("*.yaml"))]
+
+
+def test_export_front_then_show_rebuilds_the_logged_parameter_count(store, tmp_path, capsys):
+    docs = _export(store, tmp_path / "front", "--front")
+    names = {d["provenance"]["mlflow_run_name"] for d in docs}
+    front = expected_front(store)
+    # t1 and t6 are the same config (same config hash): exported once
+    assert names | {"t6"} == front | {"t1"} and len(docs) == len(front) - 1
+    assert not list((tmp_path / "front").glob(".*"))  # no temp files left behind
+    for path in sorted((tmp_path / "front").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        name = doc["provenance"]["mlflow_run_name"]
+        # the full experiment config as logged, plus provenance
+        assert {k: v for k, v in doc.items() if k != "provenance"} == store["configs"][name]
+        ExperimentConfig(**doc)  # what `resnetx train FILE` validates (provenance ignored)
+        prov = doc["provenance"]
+        assert prov["mlflow_run_id"] == store["runs"][name] and prov["sweep_run_id"] == store["parent"]
+        assert prov["experiment"] == "resnetx" and prov["tracking_uri"] == store["uri"]
+        assert prov["config_hash"] and prov["model_hash"] and prov["dataset"] == "digits"
+        assert prov["metrics"]["params"] == store["params"][name] and "val_acc" in prov["metrics"]
+        assert set(prov["package_versions"]) >= {"torch", "torchvision", "ray", "mlflow", "optuna", "resnetx-sweeps"}
+        assert prov["exported_at"].endswith("+00:00") and prov["pareto_rank"] == 0
+        capsys.readouterr()
+        assert cli_main(["show", str(path), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["params"] == store["params"][name]  # exactly the logged count
+        assert shown["config_hash"] == prov["model_hash"]
+
+
+def test_export_top_k_by_metric(store, tmp_path):
+    docs = _export(store, tmp_path / "top", "--top", "2", "--by", "val_acc")
+    assert [d["provenance"]["mlflow_run_name"] for d in docs] == ["t4", "t1"]  # t6 duplicates t1
+    docs = _export(store, tmp_path / "small", "--top", "1", "--by", "params")  # params: smaller is better
+    assert [d["provenance"]["mlflow_run_name"] for d in docs] == ["t3"]
+    docs = _export(store, tmp_path / "worst", "--top", "1", "--by", "val_acc:min")
+    assert [d["provenance"]["mlflow_run_name"] for d in docs] == ["t3"]
+
+
+def test_export_max_params(store, tmp_path):
+    # alone: the most accurate network within the budget
+    assert [d["provenance"]["mlflow_run_name"] for d in _export(store, tmp_path / "a", "--max-params", "176000")] \
+        == ["t0"]
+    # with --front: the front members within the budget
+    docs = _export(store, tmp_path / "b", "--front", "--max-params", "176000")
+    assert {d["provenance"]["mlflow_run_name"] for d in docs} == {"t0", "t3"}
+
+
+def test_export_never_picks_failed_trials(store, tmp_path):
+    failed = {n for n, *_, status, _ in TRIALS if status not in schema.RANKABLE_STATUSES}
+    docs = _export(store, tmp_path / "all", "--top", "100", "--by", "params")
+    assert not failed & {d["provenance"]["mlflow_run_name"] for d in docs}
+
+
+def test_export_user_errors_write_nothing(store, tmp_path, capsys):
+    out = tmp_path / "none"
+    base = ["export", "--runs-dir", str(store["folder"]), "--out", str(out)]
+    assert cli_main(base) == 2  # no selection
+    assert cli_main([*base, "--top", "2"]) == 2  # --top without --by
+    assert cli_main([*base, "--top", "2", "--by", "accuracy"]) == 2
+    assert cli_main([*base, "--max-params", "10"]) == 2  # nothing that small
+    assert cli_main([*base, "--front", "--by", "val_acc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 5 and all(line.startswith("resnetx: error:") for line in err)
+    assert not out.exists()
+
+
+def test_invalid_config_artifact_aborts_the_whole_export(store, tmp_path):
+    """One broken trial among the chosen: an error naming the run, and not a single file written."""
+    from mlflow.tracking import MlflowClient
+
+    broken = store["runs"]["t4"]
+    client = MlflowClient(store["uri"])
+    good = yaml.safe_dump(store["configs"]["t4"], sort_keys=False)
+    bad = yaml.safe_dump({**store["configs"]["t4"], "model": {**store["configs"]["t4"]["model"], "fold": 0}})
+    client.log_text(broken, bad, schema.CONFIG_ARTIFACT)
+    try:
+        with pytest.raises(ConfigError, match=broken):
+            export_configs(store["uri"], "resnetx", tmp_path / "x", Selection(front=True))
+        assert not (tmp_path / "x").exists()
+    finally:
+        client.log_text(broken, good, schema.CONFIG_ARTIFACT)
