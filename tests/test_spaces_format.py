@@ -209,3 +209,15 @@ def test_cli_unknown_space_and_action(capsys):
         main(["spaces", "frobnicate"])
     assert info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_documented_example_loads():
+    """docs/search_spaces.md's complete example is a working space."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "search_spaces.md").read_text()
+    example = doc.split("## A complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    space = parse_space_text(example, "docs example")
+    cfg = space.sample(random.Random(0))
+    assert space.name == "my-space" and space.budget_violation(cfg) is None
+    assert cfg["model"]["stem_width"] == cfg["model"]["base"]
