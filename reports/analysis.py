@@ -47,11 +47,18 @@ class Analysis:
     varying: list[str] = field(default_factory=list)  # config params that differ between trials
 
 
-def check_objectives(frame: pd.DataFrame, objectives: Sequence[Objective], metric_columns: Sequence[str]) -> None:
+def check_objectives(frame: pd.DataFrame, objectives: Sequence[Objective],
+                     metric_columns: Sequence[str]) -> pd.DataFrame:
+    """An objective no trial logged is a typo when some trial finished; otherwise (nothing
+    finished yet) it is just not measured yet: the column is added as NaN and the front is empty."""
+    finished = frame[schema.TAG_STATUS].isin(schema.RANKABLE_STATUSES).any()
     for o in objectives:
         if o.name not in frame.columns:
-            known = ", ".join(metric_columns) or "none"
-            raise ConfigError("--objectives", o.name, f"is not a metric of these runs; metrics: {known}")
+            if finished:
+                known = ", ".join(metric_columns) or "none"
+                raise ConfigError("--objectives", o.name, f"is not a metric of these runs; metrics: {known}")
+            frame = frame.assign(**{o.name: np.nan})
+    return frame
 
 
 def rank_trials(frame: pd.DataFrame, objectives: Sequence[Objective]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -157,7 +164,7 @@ def analyse(frame: pd.DataFrame, objectives: Sequence[Objective], param_columns:
             reference: Sequence[float] | None = None) -> Analysis:
     """Rank, find the front and its knee, measure hypervolume, pick the best network per budget."""
     objectives = list(objectives)
-    check_objectives(frame, objectives, metric_columns)
+    frame = check_objectives(frame, objectives, metric_columns)
     maximize = [o.maximize for o in objectives]
     names = [o.name for o in objectives]
     ranked, failed = rank_trials(frame, objectives)

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from reports import schema
-from reports.analysis import RANK, accuracy_objective, rank_trials
+from reports.analysis import RANK, accuracy_objective, check_objectives, rank_trials
 from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
 from reports.pareto import DEFAULT_OBJECTIVES, Objective, parse_objectives
@@ -200,10 +200,8 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
     if objectives is None:
         objectives = sweep.objectives_tag or DEFAULT_OBJECTIVES
     chosen_objectives = parse_objectives(objectives) if isinstance(objectives, str) else list(objectives)
-    for o in chosen_objectives:
-        if o.name not in sweep.trials.columns:
-            raise ConfigError("--objectives", o.name, "is not a metric of these runs")
-    ranked, _ = rank_trials(sweep.trials, chosen_objectives)
+    trials = check_objectives(sweep.trials, chosen_objectives, sweep.metric_columns)
+    ranked, _ = rank_trials(trials, chosen_objectives)
     chosen = select(ranked, selection, chosen_objectives)
     if chosen.empty:
         raise ConfigError("selection", selection.describe(), "matches no finished trial")

@@ -111,6 +111,11 @@ def build_store(folder: Path) -> dict[str, Any]:
         run.log_text(yaml.safe_dump(config), schema.CONFIG_ARTIFACT)
         run.end()
         solo[f"train{i}"] = run.run_id
+    empty_id = prepare_store(uri, "nothing-finished")  # a sweep whose every trial failed or still runs
+    empty = RunLogger.start(uri, empty_id, name="bad-sweep", tags=sweep_tags)
+    for name, status in (("f0", schema.STATUS_FAILED), ("f1", schema.STATUS_RUNNING)):
+        _log_trial(uri, empty_id, empty.run_id, name, experiment_config({"fold": 1}, 0, None), status, None, None)
+    empty.end()
     return {"folder": folder, "uri": uri, "experiment_id": experiment_id, "parent": parent.run_id,
             "old_parent": old.run_id, "old_children": old_children, "runs": runs, "params": params,
             "configs": configs, "solo": solo}
@@ -176,7 +181,7 @@ def test_load_sweep_reads_latest_sweep_with_typed_params(store):
 
 
 def test_load_sweep_errors_are_one_line(store, tmp_path):
-    with pytest.raises(ConfigError, match=r"--experiment: got 'nope'.*known: Default, resnetx, solo"):
+    with pytest.raises(ConfigError, match=r"--experiment: got 'nope'.*known: Default, nothing-finished, resnetx, solo"):
         load_sweep(store["uri"], "nope")
     with pytest.raises(ConfigError, match="--sweep"):
         load_sweep(store["uri"], "resnetx", store["runs"]["t0"])  # a trial, not a sweep
@@ -339,3 +344,16 @@ def test_default_budgets_are_log_spaced_and_admit_the_smallest_network():
                                                                                        180_000]
     assert default_budgets(pd.Series([1000.0])) == [1000.0]
     assert default_budgets(pd.Series([math.nan])) == []
+
+
+def test_report_of_a_sweep_without_any_finished_trial(store, tmp_path):
+    result = build_report(store["uri"], "nothing-finished", tmp_path / "r")
+    assert result.front.empty and result.knee_run_id is None and result.reference is None
+    assert result.hypervolume == 0.0 and "pareto_png" not in result.files
+    assert sorted(pd.read_csv(result.files["failed_csv"])["run_name"]) == ["f0", "f1"]
+    assert "no front" in result.files["report_md"].read_text()
+    assert result.files["index_html"].is_file()
+    with pytest.raises(ConfigError, match="matches no finished trial"):
+        from reports.export import Selection, export_configs
+
+        export_configs(store["uri"], "nothing-finished", tmp_path / "x", Selection(front=True))

@@ -31,6 +31,7 @@ except ImportError:  # tests imported as a package
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # starts an MLflow server and a browser
 
 
 @pytest.fixture(scope="module")
