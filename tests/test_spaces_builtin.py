@@ -148,3 +148,14 @@ def test_imagenet_transfer_matches_weights_to_backbone():
 def test_counts_of_the_random_spaces():
     assert load_space("quick").count_distinct() == 33744
     assert load_space("cifar10-pareto").count_distinct() == 8360960
+
+
+def test_spaces_pickle():
+    """The sweep's searcher pickles its state, space included, to resume a sweep."""
+    import pickle
+
+    for name in BUILTINS:
+        space = load_space(name)
+        again = pickle.loads(pickle.dumps(space))
+        assert again.sample(random.Random(3)) == space.sample(random.Random(3))
+        pickle.dumps(space.tune_param_space("random"))
