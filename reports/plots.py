@@ -90,9 +90,12 @@ def pareto_png(analysis: Analysis, path: Path) -> Path | None:
             part = data[(folds == fold) & (units == unit)]
             if part.empty:
                 continue
-            edge = np.where(part[ON_FRONT], "black", "none")
-            ax.scatter(part[p], part[acc], c=PALETTE[i % len(PALETTE)], marker=MARKERS_MPL[j % len(MARKERS_MPL)],
-                       s=46, edgecolors=edge, linewidths=1.2, alpha=0.9, zorder=3)
+            marker = MARKERS_MPL[j % len(MARKERS_MPL)]
+            ax.scatter(part[p], part[acc], c=PALETTE[i % len(PALETTE)], marker=marker, s=46, edgecolors="none",
+                       alpha=0.9, zorder=3)
+            ring = part[part[ON_FRONT].to_numpy(dtype=bool)]  # front members: a black outline on top
+            ax.scatter(ring[p], ring[acc], marker=marker, s=46, facecolors="none", edgecolors="black",
+                       linewidths=1.2, zorder=3.5)
     front = _front_2d(data, acc)
     ax.step(front[p], front[acc], where="post", color="black", linewidth=1.2, zorder=2, label="front")
     knee = data[data["run_id"] == analysis.knee_run_id]

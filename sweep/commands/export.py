@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_params is not None and not args.max_params > 0:
         raise ConfigError("--max-params", args.max_params, "must be > 0")
     selection = Selection(front=args.front, top=args.top, by=args.by, max_params=args.max_params)
-    exported = export_configs(tracking_uri_of(args), args.experiment, args.out, selection, sweep_run_id=args.sweep,
+    uri = tracking_uri_of(args)  # also fills the --experiment default
+    exported = export_configs(uri, args.experiment, args.out, selection, sweep_run_id=args.sweep,
                               objectives=args.objectives, validate=validate_experiment)
     table = Table(title=f"exported {len(exported)} config(s): {selection.describe()}")
     for column in ("file", "run", "config hash", "val_acc", "params"):

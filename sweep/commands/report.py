@@ -20,7 +20,8 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
                        help="runs folder holding mlflow.db (default: $RESNETX_RUNS_DIR or ./resnetx-runs)")
     where.add_argument("--tracking-uri", default=None, metavar="URI",
                        help="MLflow tracking URI (instead of --runs-dir)")
-    parser.add_argument("--experiment", default="resnetx", metavar="NAME", help="MLflow experiment (default: resnetx)")
+    parser.add_argument("--experiment", default=None, metavar="NAME",
+                        help="MLflow experiment (default: resnetx, sweep.tracking.DEFAULT_EXPERIMENT)")
     parser.add_argument("--sweep", default=None, metavar="RUN_ID", help="the sweep's parent run id (default: latest)")
     parser.add_argument("--objectives", default=None, metavar="M:DIR,...",
                         help="e.g. val_acc:max,params:min (default: the sweep's objectives tag)")
@@ -29,7 +30,7 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
     parser.add_argument("--budgets", default=None, metavar="P1,P2,...",
-                        help="parameter budgets for 'best network under P' (default: quartiles of the trials' params)")
+                        help="parameter budgets for 'best network under P' (default: 4, log-spaced over the trials)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: <runs dir>/reports/<sweep>)")
     parser.add_argument("--no-mlflow", action="store_true",
@@ -49,8 +50,10 @@ def parse_budgets(text: str | None) -> list[float] | None:
 
 
 def tracking_uri_of(args: argparse.Namespace) -> str:
-    from sweep.tracking import resolve_tracking_uri
+    """Resolve --runs-dir / --tracking-uri (and fill the --experiment default, which lives in sweep.tracking)."""
+    from sweep.tracking import DEFAULT_EXPERIMENT, resolve_tracking_uri
 
+    args.experiment = args.experiment or DEFAULT_EXPERIMENT
     return resolve_tracking_uri(args.tracking_uri, args.runs_dir)
 
 
@@ -70,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
     analysis = result.analysis
     console = Console()
     table = Table(title=f"Pareto front ({', '.join(str(o) for o in analysis.objectives)})")
-    front = front_table(analysis)
+    front = front_table(analysis).drop(columns=["trial_id", "train.seed"], errors="ignore")  # narrow terminals
+    front["run_id"] = front["run_id"].str[:8]  # the full ids are in pareto.csv
     for column in front.columns:
-        table.add_column(column, justify="left" if column in ("run_name", "trial_id", "run_id", "knee") else "right")
+        table.add_column(column, overflow="fold",
+                         justify="left" if column in ("run_name", "run_id", "knee") else "right")
     for _, row in front.iterrows():
         table.add_row(*(fmt(row[c], c) for c in front.columns))
     console.print(table)
