@@ -129,3 +129,19 @@ def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_
     assert code == 0, "".join(lines)
     assert "stopping the MLflow UI" in "".join(lines)
     assert not listening_addresses(port)  # the server is gone, not orphaned
+
+
+def test_ui_user_errors_are_one_line(store, tmp_path, capsys):
+    import socket
+
+    from sweep.cli import main as cli_main
+
+    assert cli_main(["ui", "--runs-dir", str(tmp_path / "nothing")]) == 2  # no store: nothing started
+    assert not (tmp_path / "nothing" / "mlflow.db").exists()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert cli_main(["ui", "--runs-dir", str(store["folder"]), "--port", str(busy.getsockname()[1])]) == 2
+    assert cli_main(["ui", "--tracking-uri", "http://127.0.0.1:5000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("resnetx: error:") for line in err), err
