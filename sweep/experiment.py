@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,7 +50,18 @@ _RANGES: dict[str, tuple[Any, str]] = {
 
 
 def _number(value: Any, field: str) -> Any:
-    """Refuse bools and strings where a number is meant (pydantic's lax mode would coerce them)."""
+    """Refuse bools and words where a number is meant (pydantic's lax mode would coerce ``True``).
+
+    A numeric string is accepted: PyYAML reads ``1e-3`` (no dot) as a string, and that is how
+    people write learning rates in YAML files and ``--set``.
+    """
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(field, value, "must be a number") from None
+        if not math.isfinite(value):
+            raise ConfigError(field, value, "must be a finite number")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, value, "must be a number")
     ok, allowed = _RANGES.get(field, (lambda v: True, ""))

@@ -161,3 +161,31 @@ def test_num_threads_is_respected(data):
 def test_missing_cuda_is_a_config_error(data):
     with pytest.raises(ConfigError, match=r"^train\.device: got .cuda."):
         train(small(device="cuda"), data=data)
+
+
+def test_option_paths_run_on_cpu(data):
+    """adamw + step schedule + clipping + channels_last + amp=true (a no-op off CUDA) train finitely."""
+    result = train(small(epochs=2, optimizer="adamw", lr=0.003, schedule="step", grad_clip=1.0,
+                         channels_last=True, amp=True, label_smoothing=0.1), data=data)
+    assert result.status == "finished" and result.info["amp"] == "off"
+    assert all(math.isfinite(h["train_loss"]) for h in result.history)
+
+
+def test_torchvision_warm_start_with_frozen_backbone(tmp_path):
+    import torchvision
+
+    source = torchvision.models.resnet18()
+    torch.save(source.state_dict(), tmp_path / "r18.pth")
+    cfg = ExperimentConfig(model={"num_nodes": [2, 2, 2, 2], "unit": "basic", "bottle_scale": 1.0},
+                           data={"subset": 32, "image_size": 16, "augment": False},
+                           train={"epochs": 1, "batch_size": 16, "device": "cpu",
+                                  "weights": str(tmp_path / "r18.pth"), "freeze": "backbone"})
+    result = train(cfg, data=load_dataset(cfg.data), checkpoint_dir=tmp_path)
+    assert result.info["warm_start"].startswith("loaded ")
+    weights = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["model"]
+    # A frozen, loaded tensor is still torchvision's; the fresh classifier (10 classes) has trained.
+    assert torch.equal(weights["units.0.conv1.weight"], source.state_dict()["layer1.0.conv1.weight"])
+    assert weights["head.fc.weight"].shape == (10, 512)
+    with pytest.raises(ConfigError, match=r"^train\.weights: got"):
+        train(cfg.replace(train={**cfg.train.to_dict(), "weights": str(tmp_path / "none.pth")}),
+              data=load_dataset(cfg.data))

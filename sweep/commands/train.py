@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
             task = progress.add_task("", total=cfg.train.epochs)
 
             def on_epoch(metrics: dict[str, float], _checkpoint: Path | None) -> None:
-                line = (f"val_acc {metrics['val_acc']:.4f}  val_loss {metrics['val_loss']:.4f}  "
-                        f"train_loss {metrics['train_loss']:.4f}  {metrics['images_per_s']:.0f} img/s")
+                line = (f"val_acc {metrics['val_acc']:.4f} val_loss {metrics['val_loss']:.3f} "
+                        f"{metrics['images_per_s']:.0f} img/s")
                 progress.update(task, completed=int(metrics["epoch"]), description=line)
                 if logger is not None:
                     logger.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=int(metrics["epoch"]))
@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
             logger.end("KILLED" if killed else "FAILED")
         raise
     if logger is not None:
-        logger.log_metrics(result.final, step=len(result.history))
+        # val_acc is already in the per-epoch series; the rest are the once-per-run FINAL_METRICS.
+        final = {k: v for k, v in result.final.items() if k not in schema.EPOCH_METRICS}
+        logger.log_metrics(final, step=len(result.history))
         logger.set_tags({schema.TAG_STATUS: result.status})
         logger.end("FINISHED" if result.status == schema.STATUS_FINISHED else "FAILED")
     _print_summary(console, cfg, result, None if logger is None else logger.run_id)
