@@ -142,8 +142,8 @@ class MlflowTrialCallback(Callback):
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         """Nothing stays RUNNING: ended trials are closed, unfinished ones marked KILLED (resumable)."""
         for trial in trials:
-            if trial.trial_id in self._ended:
-                continue
+            if trial.trial_id in self._ended or trial.trial_id not in self._loggers:
+                continue  # closed already, or never ran in this session (finished before a resume)
             if trial.status == Trial.ERROR or (trial.status == Trial.TERMINATED and not interrupted()):
                 self._finish(trial, errored=trial.status == Trial.ERROR)
             else:

@@ -142,11 +142,11 @@ class ResNetXSearcher(Searcher):
             config, token = proposal
             config = _apply_overrides(config, self.overrides)
             self.stats.proposed += 1
-            if self.space.budget_violation(config) is not None:
+            if self._violates_budget(config):
                 self.stats.infeasible += 1
                 self.proposer.tell(token, None)
                 continue
-            key = self.space.trial_key(config)
+            key = self.trial_key(config)
             if key in self.results:
                 self.stats.duplicates += 1
                 self.proposer.tell(token, self.results[key])
@@ -161,6 +161,25 @@ class ResNetXSearcher(Searcher):
             return {"experiment": config, "config_hash": key}
         self.exhausted = True  # every recent proposal was a duplicate or over budget: space used up
         return Searcher.FINISHED if not self.live else None
+
+    def trial_key(self, config: dict) -> str:
+        """``ExperimentConfig.config_hash`` of the resolved config (defaults filled, execution-only
+        fields and the seed left out), so the key is the run's ``config_hash`` tag. Where the space
+        makes the seed an axis (replicates), the seed is part of the key: replicates stay distinct."""
+        from sweep.experiment import ExperimentConfig
+
+        key = ExperimentConfig(**config).config_hash()
+        if self.space.seed_is_axis:
+            key += f"-seed{config.get('train', {}).get('seed')}"
+        return key
+
+    def _violates_budget(self, config: dict) -> bool:
+        from resnetx.errors import ConfigError
+
+        try:
+            return self.space.budget_violation(config) is not None
+        except ConfigError:  # does not build (e.g. after --set overrides): never train it
+            return True
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ def _check_children(client, children, expected: int, space: str = "quick") -> No
         assert sorted(m.step for m in history) == [1, 2]
         config_path = client.download_artifacts(child.info.run_id, schema.CONFIG_ARTIFACT)
         config = ExperimentConfig(**yaml.safe_load(Path(config_path).read_text()))
-        assert config.config_hash() == tags[schema.TAG_CONFIG_HASH]
+        assert config.config_hash() == tags[schema.TAG_CONFIG_HASH]  # the searcher keys on the resolved config
         assert config.model.canonical_hash() == tags[schema.TAG_MODEL_HASH]
 
 
@@ -80,12 +81,14 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Pa
     runs_dir = tmp_path / "runs"
     args = ["--num-samples", "4", "--max-concurrent", "1", "--search", "random", *FAST]
     proc = _sweep_process(runs_dir, *args)
-    client = client_for(runs_dir)
 
-    def two_finished() -> bool:
+    def two_finished() -> bool:  # read-only SQL: an MLflow client here could race the sweep's store creation
         try:
-            return sum(c.info.status == "FINISHED" for c in split_runs(all_runs(client))[1]) >= 2
-        except Exception:
+            with sqlite3.connect(f"file:{runs_dir / 'mlflow.db'}?mode=ro", uri=True, timeout=1) as db:
+                rows = db.execute("SELECT count(*) FROM runs JOIN tags ON runs.run_uuid = tags.run_uuid "
+                                  "WHERE tags.key = 'role' AND tags.value = 'trial' AND runs.status = 'FINISHED'")
+                return rows.fetchone()[0] >= 2
+        except sqlite3.Error:
             return False
 
     try:
@@ -95,6 +98,7 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Pa
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    client = client_for(runs_dir)
     before = {c.data.tags[schema.TAG_TRIAL_ID]: c for c in split_runs(all_runs(client))[1]}
     finished_before = {t: c.info.end_time for t, c in before.items() if c.info.status == "FINISHED"}
     assert 2 <= len(finished_before) < 4

@@ -1,0 +1,130 @@
+"""The sweep's searcher without a Ray cluster: seeds, de-duplication, budgets, resume."""
+
+from __future__ import annotations
+
+import pickle
+import textwrap
+
+import pytest
+from ray.tune.search import Searcher
+
+from reports.pareto import parse_objectives
+from search_spaces import load_space, parse_space_text
+from sweep.searcher import ResNetXSearcher, make_proposer, objective_values
+from sweep.seeding import derive_seed
+
+OBJECTIVES = parse_objectives("val_acc:max,params:min")
+TINY = """
+name: tiny
+model:
+  stem: cifar
+  in_channels: 1
+  num_classes: 10
+  base: 8
+  stem_width: 8
+  unit: basic
+  bottle_scale: 1.0
+  num_nodes: [2, 2]
+  fold: {choice: [1, 2]}
+  start_id: {low: fold, high: last_node - 1}
+  end_id: {low: start_id + 1, high: last_node}
+data: {name: digits, image_size: 16}
+train: {epochs: 1}
+"""
+
+
+def searcher(search: str, seed: int = 0, space=None, num_samples: int = 12) -> ResNetXSearcher:
+    space = space or load_space("quick")
+    return ResNetXSearcher(space, make_proposer(search, space, OBJECTIVES, seed, num_samples), OBJECTIVES, seed)
+
+
+def run(s: ResNetXSearcher, n: int, complete: bool = True) -> list[dict]:
+    """Ask for n trials, completing each with a made-up result (what a trial would report)."""
+    out = []
+    for i in range(n):
+        config = s.suggest(f"t{i}")
+        if config in (None, Searcher.FINISHED):
+            out.append(config)
+            continue
+        out.append(config)
+        if complete:
+            s.on_trial_complete(f"t{i}", {"val_acc": 0.5 + 0.01 * i, "params": 1000 + i, "status": "finished"})
+    return out
+
+
+@pytest.mark.parametrize("search", ["optuna", "random"])
+def test_same_seed_proposes_the_same_configs(search):
+    first, second = run(searcher(search, seed=3), 6), run(searcher(search, seed=3), 6)
+    assert [c["config_hash"] for c in first] == [c["config_hash"] for c in second]
+    other = run(searcher(search, seed=4), 6)
+    assert [c["config_hash"] for c in other] != [c["config_hash"] for c in first]
+
+
+def test_trial_seed_is_derived_from_the_sweep_seed_and_the_config():
+    s = searcher("random", seed=7)
+    config = s.suggest("t0")
+    assert config["experiment"]["train"]["seed"] == derive_seed(7, config["config_hash"])
+    assert config["config_hash"] == s.trial_key(config["experiment"])
+
+
+@pytest.mark.parametrize("search", ["random", "optuna"])
+def test_a_network_is_never_trained_twice(search):
+    space = parse_space_text(textwrap.dedent(TINY), "tiny.yaml")
+    assert space.count_distinct() == 4  # fold 1 (ids irrelevant) + fold 2 with (2,3), (2,4), (3,4)
+    s = searcher(search, space=space, num_samples=10)
+    proposals = run(s, 10)
+    trained = [p for p in proposals if isinstance(p, dict)]
+    keys = [p["config_hash"] for p in trained]
+    assert len(keys) == len(set(keys)) <= 4
+    if search == "random":  # random sampling finds them all, then says the space is used up
+        assert len(keys) == 4
+    assert proposals[-1] == Searcher.FINISHED
+    assert s.stats.duplicates > 0
+
+
+def test_duplicates_of_a_running_trial_wait_for_its_result():
+    space = parse_space_text(textwrap.dedent(TINY), "tiny.yaml")
+    s = searcher("random", space=space)
+    running = [s.suggest(f"t{i}") for i in range(4)]  # all 4 distinct networks, none finished yet
+    assert len({c["config_hash"] for c in running}) == 4
+    assert s.suggest("t4") is None  # nothing new to propose while they run
+    for i in range(4):
+        s.on_trial_complete(f"t{i}", {"val_acc": 0.9, "params": 10, "status": "finished"})
+    assert s.suggest("t5") == Searcher.FINISHED
+
+
+def test_over_budget_points_are_never_trained():
+    space = load_space("quick")
+    s = ResNetXSearcher(space, make_proposer("optuna", space, OBJECTIVES, 0, 30), OBJECTIVES, 0)
+    original = space.budget_violation
+
+    def tight(config):  # a stricter budget than the space's own, so Optuna's proposals break it
+        return original(config) or (None if space.cost(config).params <= 20_000 else "over 20k params")
+
+    space.budget_violation = tight  # type: ignore[method-assign]
+    trained = [c for c in run(s, 8) if isinstance(c, dict)]
+    assert trained and all(tight(c["experiment"]) is None for c in trained)
+    assert s.stats.infeasible > 0
+
+
+def test_failed_or_diverged_results_are_not_ranked():
+    assert objective_values({"val_acc": 0.9, "params": 5, "status": "diverged"}, OBJECTIVES) is None
+    assert objective_values({"val_acc": 0.9, "status": "finished"}, OBJECTIVES) is None  # params missing
+    assert objective_values({"val_acc": 0.9, "params": 5, "status": "finished"}, OBJECTIVES) == [0.9, 5.0]
+
+
+@pytest.mark.parametrize("search", ["optuna", "random"])
+def test_restored_searcher_continues_the_same_sequence(tmp_path, search):
+    straight = [c["config_hash"] for c in run(searcher(search, seed=1), 6)]
+    s = searcher(search, seed=1)
+    first = [c["config_hash"] for c in run(s, 3)]
+    s.save(str(tmp_path / "state.pkl"))
+    restored = searcher(search, seed=99)  # whatever it was built with, the saved state wins
+    restored.restore(str(tmp_path / "state.pkl"))
+    rest = []
+    for i in range(3, 6):
+        config = restored.suggest(f"t{i}")
+        rest.append(config["config_hash"])
+        restored.on_trial_complete(f"t{i}", {"val_acc": 0.5 + 0.01 * i, "params": 1000 + i, "status": "finished"})
+    assert first + rest == straight
+    pickle.dumps(restored)  # Tune pickles searchers with the Tuner
