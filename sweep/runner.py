@@ -123,6 +123,7 @@ def quiet_libraries() -> None:
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_FORCE_TRIAL_CLEANUP_S", "20")  # kill a stopped trial that hangs after 20 s
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
@@ -206,13 +207,12 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
 
 
 def _scheduler(settings: SweepSettings, objectives: list) -> Any:
-    if settings.scheduler == "none":
-        return None
-    from ray.tune.schedulers import ASHAScheduler
+    """Early stopping acts on the accuracy objective (the first maximised one)."""
+    from sweep.time_limit import make_scheduler
 
     accuracy = next((o for o in objectives if o.maximize), objectives[0])
-    return ASHAScheduler(metric=accuracy.name, mode="max" if accuracy.maximize else "min",
-                         time_attr="training_iteration", grace_period=1, reduction_factor=2)
+    return make_scheduler(settings.scheduler, accuracy.name, "max" if accuracy.maximize else "min",
+                          settings.trial_timeout_s)
 
 
 def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:
