@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: sweep test lint bench clean
 
 sweep: $(STAMP)  ## the main job: a Ray Tune sweep on the embedded default (quick space, digits)
-	$(VENV)/bin/resnetx show tiny
+	$(VENV)/bin/resnetx sweep
 
 test: $(STAMP)  ## the whole test suite (unit, integration with real Ray/MLflow, end-to-end CLI)
 	$(PY) -m pytest $(PYTEST_ARGS)
