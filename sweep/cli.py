@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not sys.stdout.isatty():  # logs and pipes: wide tables instead of rich's 80-column default
+        os.environ.setdefault("COLUMNS", "160")
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -51,14 +51,12 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from rich.console import Console
 
     from sweep.runner import run_sweep
     from sweep.summary import print_summary
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console()
     outcome = run_sweep(settings_from_args(args), console)
     print_summary(outcome, console)
     return 0
