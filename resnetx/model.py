@@ -65,7 +65,11 @@ class ResNetX(nn.Module):
         live: list[Tensor] = [x] * slots
         live[0] = self.stem(x)
         for index, (unit, shortcut, pred) in enumerate(zip(self.units, self.shortcuts, self._preds), 1):
-            out = unit(live[(index - 1) % slots]) + shortcut(live[pred % slots])
+            out = unit(live[(index - 1) % slots])
+            # In place, as torchvision does: saves an allocation per node (~1% of a CPU training
+            # step). Safe because every unit ends in a conv or BN, whose backward does not read
+            # its own output; a unit ending in e.g. ReLU would make autograd raise, not mislead.
+            out += shortcut(live[pred % slots])
             live[index % slots] = self.post(out)
         return live[len(self._preds) % slots]
 

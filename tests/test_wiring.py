@@ -177,6 +177,15 @@ def test_ring_buffer_forward_equals_keep_everything_forward(fold, start, end, un
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(model(x), _reference_forward(model, x))
+    # and the backward of the ring-buffer forward (which adds shortcuts in place) is the same
+    model.train()
+    grads = []
+    for forward in (model, lambda x: _reference_forward(model, x)):
+        model.zero_grad()
+        forward(x).square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for ours, reference in zip(*grads):
+        torch.testing.assert_close(ours, reference)
 
 
 def test_zoo_fold_names_fold_from_node_k_to_the_last():
