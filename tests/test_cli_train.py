@@ -65,6 +65,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         assert err.startswith(f"resnetx: error: {message}") and err.count("\n") == 1, err
     assert main(["train", str(tmp_path / "missing.yaml"), "--no-mlflow"]) == 2
     assert "file not found" in capsys.readouterr().err
+    assert main(["train", EXAMPLE, "--runs-dir", str(tmp_path), "--resume", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.startswith("resnetx: error: --resume:")
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any MLflow run was opened
 
 
 def test_resume_through_the_cli(tmp_path, capsys):

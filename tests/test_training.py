@@ -189,3 +189,13 @@ def test_torchvision_warm_start_with_frozen_backbone(tmp_path):
     with pytest.raises(ConfigError, match=r"^train\.weights: got"):
         train(cfg.replace(train={**cfg.train.to_dict(), "weights": str(tmp_path / "none.pth")}),
               data=load_dataset(cfg.data))
+
+
+def test_every_example_config_loads():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        cfg = load_experiment(str(path))
+        assert cfg.model.num_classes == 10, path.name

@@ -56,13 +56,18 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from reports import schema
+    from resnetx.errors import ConfigError
+    from sweep.checkpoint import CHECKPOINT_FILE, checkpoint_path
     from sweep.data import load_dataset
     from sweep.experiment import load_experiment
     from sweep.tracking import runs_dir
-    from sweep.training import train
+    from sweep.training import resolve_device, train
 
     console = Console(stderr=False)
     cfg = load_experiment(args.config, args.sets)
+    resolve_device(cfg.train.device)  # user errors surface before a run is opened in MLflow
+    if args.resume and not checkpoint_path(args.resume).is_file():
+        raise ConfigError("--resume", args.resume, f"no {CHECKPOINT_FILE} there")
     folder = runs_dir(args.runs_dir)
     data = load_dataset(cfg.data, root=folder / "data")
     console.print(f"[bold]{data.summary()}[/bold]  config {cfg.config_hash()}  model {cfg.model.canonical_hash()}")
