@@ -91,6 +91,12 @@ class DataConfig(StrictConfig):
             raise ConfigError("name", value, f"must be one of {', '.join(DATASETS)}")
         return value
 
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        """Made absolute once, here: a Ray trial runs in a temporary working directory."""
+        return str(Path(value).expanduser().resolve()) if value else value
+
     @field_validator("val_fraction", mode="before")
     @classmethod
     def _fraction_number(cls, value: Any) -> Any:

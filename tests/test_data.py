@@ -139,6 +139,7 @@ def test_imagefolder_classes_and_splits(tmp_path):
     assert bundle.test_x[:, 0].min() == 255 and bundle.test_x[:, 2].max() == 0  # red stays red
     with pytest.raises(ConfigError, match=r"data\.root"):
         DataConfig(name="imagefolder")
+    assert Path(DataConfig(root="some/where").root).is_absolute()  # trials run in a temporary cwd
 
 
 # -- on-device augmentation --------------------------------------------------------------
