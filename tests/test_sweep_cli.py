@@ -1,0 +1,46 @@
+"""`resnetx sweep` refuses bad input in one line, before Ray starts or anything is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweep.cli import main
+from sweep.overrides import apply_sets, parse_set
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--num-samples", "0"], "num_samples: got 0; must be >= 1"),
+        (["--search", "bayes"], "search: got 'bayes'"),
+        (["--scheduler", "hyperband"], "scheduler: got 'hyperband'"),
+        (["--gpus-per-trial", "-1"], "gpus_per_trial: got -1.0"),
+        (["--cpus-per-trial", "0"], "cpus_per_trial: got 0.0"),
+        (["--space", "no-such-space"], "no-such-space"),
+        (["--objectives", "val_acc:up"], "val_acc:up"),
+        (["--set", "model.fold=0"], "model.fold: got 0"),
+        (["--set", "train.lr=-1"], "train.lr: got -1"),
+        (["--set", "nonsense"], "--set: got 'nonsense'"),
+        (["--trial-timeout", "0"], "trial_timeout_s: got 0.0"),
+        (["--num-samples", "two"], "invalid int value"),
+    ],
+)
+def test_bad_sweep_options_are_one_line_and_exit_2(tmp_path, capsys, argv, expected):
+    runs = tmp_path / "runs"
+    try:
+        code = main(["sweep", "--runs-dir", str(runs), *argv])
+    except SystemExit as exit_:  # argparse's own errors (a non-number where a number goes)
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and expected in err and "Traceback" not in err
+    assert not runs.exists()  # nothing was created
+
+
+def test_numbers_on_the_command_line_are_numbers():
+    assert parse_set("train.lr=1e-3") == (["train", "lr"], 0.001)
+    assert parse_set("train.weight_decay=5e-4")[1] == 0.0005
+    assert parse_set("model.num_nodes=[2, 2]")[1] == [2, 2]
+    assert parse_set("train.weights=ResNet18_Weights.IMAGENET1K_V1")[1] == "ResNet18_Weights.IMAGENET1K_V1"
+    assert apply_sets({"train": {"lr": 0.1}}, ["train.lr=1e-2", "data.name=digits"]) == {
+        "train": {"lr": 0.01}, "data": {"name": "digits"}}
