@@ -1,8 +1,8 @@
-"""Retrying MLflow calls for the report's reads and its few writes (tags, artifacts).
+"""Retrying MLflow calls on SQLite lock contention: the one copy, used by reports and sweep.
 
-``reports`` must not import ``sweep`` (dependencies point one way: sweep -> reports), so the
-lock-retry idea of ``sweep.tracking.with_retry`` is repeated here in its smallest form: a
-report may run while a sweep is still writing to the same SQLite store.
+A report may run while a sweep is still writing to the same SQLite store, and a sweep's
+writers share it too. It lives here because dependencies point one way (sweep -> reports):
+``sweep.tracking.with_retry`` is this ``retry``.
 """
 
 from __future__ import annotations

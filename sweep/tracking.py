@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-T = TypeVar("T")
+from reports.mlflow_io import retry as with_retry
+
 DEFAULT_RUNS_DIR = "resnetx-runs"
 DEFAULT_EXPERIMENT = "resnetx"
 _MAX_BATCH_METRICS = 1000
@@ -42,23 +42,6 @@ def sqlite_uri(folder: str | Path) -> str:
 def resolve_tracking_uri(tracking_uri: str | None, folder: str | Path | None) -> str:
     """An explicit ``--tracking-uri`` wins; otherwise the sqlite store under the runs folder."""
     return tracking_uri or sqlite_uri(runs_dir(folder))
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__}: {exc}".lower()
-    return "database is locked" in text or "database table is locked" in text or "busy" in text
-
-
-def with_retry(fn: Callable[[], T], attempts: int = 12, base_delay: float = 0.05) -> T:
-    """Call ``fn``; on SQLite lock contention back off (jittered, exponential) and try again."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt == attempts - 1 or not _is_lock_error(exc):
-                raise
-            time.sleep(base_delay * (2 ** min(attempt, 6)) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:
