@@ -50,7 +50,7 @@ class MlflowTrialCallback(Callback):
         self.tags = tags
         self._loggers: dict[str, RunLogger] = {}
         self._logged_steps: dict[str, int] = {}
-        self._known: dict[str, str] | None = None  # trial id -> run id, read from MLflow once
+        self._known: dict[str, tuple[str, str]] | None = None  # trial id or config hash -> (run id, status)
         self._ended: set[str] = set()  # trials whose run this driver has closed
 
     def __getstate__(self) -> dict:
@@ -60,7 +60,8 @@ class MlflowTrialCallback(Callback):
                 "_known": None, "_ended": set()}
 
     # -- run bookkeeping ------------------------------------------------------------------
-    def _existing_runs(self) -> dict[str, str]:
+    def _existing_runs(self) -> dict[str, tuple[str, str]]:
+        """Child runs of this sweep, by trial id and by config hash (read from MLflow once)."""
         if self._known is None:
             from mlflow.tracking import MlflowClient
 
@@ -68,20 +69,56 @@ class MlflowTrialCallback(Callback):
             query = f"tags.`{schema.TAG_PARENT}` = '{self.parent_run_id}'"
             runs = with_retry(lambda: client.search_runs([self.experiment_id], filter_string=query,
                                                          max_results=50000))
-            self._known = {r.data.tags[schema.TAG_TRIAL_ID]: r.info.run_id for r in runs
-                           if schema.TAG_TRIAL_ID in r.data.tags}
+            self._known = {}
+            for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+                entry = (run.info.run_id, run.info.status)
+                if run.data.tags.get(schema.TAG_CONFIG_HASH):
+                    self._known[f"hash:{run.data.tags[schema.TAG_CONFIG_HASH]}"] = entry
+                if schema.TAG_TRIAL_ID in run.data.tags:
+                    self._known[run.data.tags[schema.TAG_TRIAL_ID]] = entry
         return self._known
+
+    def _find_run(self, trial: Trial) -> tuple[str, str] | None:
+        """The run of this trial: by trial id, else by config hash.
+
+        The config hash (the searcher's trial key, unique within a sweep) finds the run of a
+        trial that a killed driver started after its last saved state: the restored searcher
+        proposes it again under a new trial id, and it must continue that run, not open a second.
+        """
+        known = self._existing_runs()
+        found = known.get(trial.trial_id)
+        if found is None and trial.config.get("config_hash"):
+            found = known.get(f"hash:{trial.config['config_hash']}")
+        return found
+
+    def _attach(self, trial: Trial) -> None:
+        """Open or re-attach the trial's run when Tune starts or restores it.
+
+        A run that already ended FINISHED is left alone: Tune re-schedules a trial that finished
+        after the last state it saved before a driver was killed; the trial resumes from its
+        final checkpoint with nothing left to train, and its run must not be reopened or rewritten.
+        """
+        if trial.trial_id in self._loggers or trial.trial_id in self._ended:
+            return
+        found = self._find_run(trial)
+        if found is not None and found[1] == "FINISHED":
+            self._ended.add(trial.trial_id)
+            return
+        self._logger(trial)
 
     def _logger(self, trial: Trial) -> RunLogger:
         if trial.trial_id in self._loggers:
             return self._loggers[trial.trial_id]
-        run_id = self._existing_runs().get(trial.trial_id)
-        if run_id is not None:
-            logger = RunLogger.attach(self.tracking_uri, run_id)
+        found = self._find_run(trial)
+        if found is not None:
+            logger = RunLogger.attach(self.tracking_uri, found[0])
+            logger.set_tags({schema.TAG_TRIAL_ID: trial.trial_id})
             self._logged_steps[trial.trial_id] = _last_step(logger)
         else:
             logger = self._open_run(trial)
-            self._existing_runs()[trial.trial_id] = logger.run_id
+        self._existing_runs()[trial.trial_id] = (logger.run_id, "RUNNING")
+        if trial.config.get("config_hash"):
+            self._existing_runs()[f"hash:{trial.config['config_hash']}"] = (logger.run_id, "RUNNING")
         self._loggers[trial.trial_id] = logger
         return logger
 
@@ -103,10 +140,10 @@ class MlflowTrialCallback(Callback):
         watch_sigint()
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self._logger(trial)
+        self._attach(trial)
 
     def on_trial_restore(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self._logger(trial)
+        self._attach(trial)
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
         if trial.trial_id in self._ended:

@@ -7,6 +7,7 @@ parent run records where Tune keeps its state (tag ``tune_path``), which is how
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from sweep.tracking import RunLogger, flatten, prepare_store, resolve_tracking_u
 
 DEFAULT_OBJECTIVES = "val_acc:max,params:min"
 TAG_TUNE_PATH = "tune_path"
+TAG_SETTINGS = "sweep_settings"  # the sweep's SweepSettings as JSON: what --resume continues with
+# Options a resume takes from its own command line; everything else comes from the sweep's record.
+RESUME_OWN_OPTIONS = ("resume", "address", "report", "runs_dir", "tracking_uri", "experiment")
 
 
 @dataclass
@@ -74,7 +78,8 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
     s = plan.settings
     tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
             schema.TAG_OBJECTIVES: ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives),
-            schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}"}
+            schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
+            TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
     parent.log_params(flatten({"sweep": params}))
@@ -96,13 +101,37 @@ def find_resumable(tracking_uri: str, experiment_id: str, experiment: str) -> An
     return run
 
 
+def recorded_settings(parent_run: Any, given: SweepSettings) -> SweepSettings:
+    """The settings a resumed sweep runs with: the sweep's own (tag ``sweep_settings``), not the defaults.
+
+    Without this a plain ``resnetx sweep --resume`` would rebuild the trainable from the
+    default space and no ``--set`` overrides: trials resumed with another dataset bundle (the
+    full dataset instead of ``data.subset``, or digits for a CIFAR sweep) or the wrong trainable.
+    Only the options in RESUME_OWN_OPTIONS come from the resume's command line. Sweeps started
+    before the tag existed resume with the given settings, as before.
+    """
+    text = parent_run.data.tags.get(TAG_SETTINGS)
+    if not text:
+        return given
+    own = {k: v for k, v in given.to_dict().items() if k in RESUME_OWN_OPTIONS}
+    recorded = json.loads(text)
+    recorded["sets"] = tuple(recorded.get("sets", ()))
+    return SweepSettings(**{**recorded, **own})
+
+
 def _trainable(plan: SweepPlan):
     from ray import tune
 
     from sweep.data import DATASETS, load_dataset
     from sweep.experiment import DataConfig
-    from sweep.trainable import run_trial
+    from sweep.trainable import run_trial, trainables
 
+    if plan.settings.trainable != "resnetx":  # the stand-in (sweep/standin.py) needs no data
+        from sweep.standin import StandinOptions
+
+        options = StandinOptions.from_env()
+        function = tune.with_parameters(trainables()[plan.settings.trainable], options=options)
+        return tune.with_resources(function, {"cpu": plan.settings.cpus_per_trial, "gpu": plan.settings.gpus_per_trial})
     data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
     data_section = {**data_section, **plan.overrides.get("data", {})}
     trainable: Any = run_trial
@@ -124,6 +153,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_FORCE_TRIAL_CLEANUP_S", "20")  # kill a stopped trial that hangs after 20 s
+    # A trial that fails without training (out of memory, invalid config) reports its status but
+    # no accuracy; Tune's strict check would then end the whole sweep under --scheduler asha
+    # (ASHA itself skips results without its metric).
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
@@ -137,10 +170,14 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
     console = console or Console()
     plan = plan_sweep(settings)
     experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
+    parent_run = None
+    if settings.resume:
+        parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+        plan = plan_sweep(recorded_settings(parent_run, settings))
     started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)
-        return _run(plan, experiment_id, console)
+        return _run(plan, experiment_id, console, parent_run)
     finally:
         if started_ray:
             import ray
@@ -148,7 +185,7 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
             ray.shutdown()
 
 
-def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
+def _run(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any = None) -> SweepOutcome:
     from ray import tune
 
     from sweep.cluster import cluster_slots
@@ -160,7 +197,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
     settings = plan.settings
     started = time.monotonic()
     if settings.resume:
-        parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+        parent_run = parent_run or find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
         parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
         tune_path = parent_run.data.tags[TAG_TUNE_PATH]
         if not tune.Tuner.can_restore(tune_path):
@@ -196,14 +233,26 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console) -> SweepOutcome:
     results = tuner.fit()
     outcome = SweepOutcome(parent.run_id, settings.experiment, plan.tracking_uri, tune_path,
                            elapsed_s=time.monotonic() - started)
-    states = [r.metrics.get("status", "failed") if r.metrics else "failed" for r in results]
-    outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
     outcome.interrupted = interrupted()
+    states = [_result_status(r, outcome.interrupted) for r in results]
+    outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
     parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
     if settings.report and not outcome.interrupted:
         outcome.report = _report(plan, outcome, console)
     parent.end("KILLED" if outcome.interrupted else "FINISHED")
     return outcome
+
+
+def _result_status(result: Any, interrupted: bool) -> str:
+    """A trial's status as its MLflow run records it: an errored trial is failed (its last
+    report may still say running), one stopped by ASHA or the time limit is stopped_early."""
+    from sweep.mlflow_callback import trial_status
+
+    last = result.metrics or {}
+    if interrupted and result.error is None:
+        return last.get("status", "failed")
+    epochs = (result.config or {}).get("experiment", {}).get("train", {}).get("epochs")
+    return trial_status(last, epochs, result.error is not None)
 
 
 def _scheduler(settings: SweepSettings, objectives: list) -> Any:

@@ -11,6 +11,7 @@ from resnetx.errors import ConfigError
 
 SEARCHES = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "none")
+TRAINABLES = ("resnetx", "synthetic")  # sweep.trainable.trainables(): the real one and the stand-in
 
 
 class SweepSettings(StrictConfig):
@@ -37,6 +38,7 @@ class SweepSettings(StrictConfig):
     resume: StrictBool = False
     sets: tuple[str, ...] = ()  # --set overrides applied to every trial config
     report: StrictBool = True
+    trainable: Literal["resnetx", "synthetic"] = "resnetx"  # synthetic: sweep/standin.py (tests)
 
     @model_validator(mode="after")
     def _check(self) -> SweepSettings:

@@ -9,6 +9,7 @@ worker, a lost node).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -50,13 +51,98 @@ def _static_metrics(cfg: Any, input_size: tuple[int, int, int]) -> dict[str, flo
     }
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """True for every way PyTorch says memory ran out: CUDA's ``torch.OutOfMemoryError``, Python's
+    ``MemoryError`` and the CPU allocator's plain ``RuntimeError`` ("DefaultCPUAllocator: can't
+    allocate memory"), which ``torch.OutOfMemoryError`` does not cover. Retrying would fail again."""
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("DefaultCPUAllocator" in text or "can't allocate memory" in text
+                                              or "not enough memory" in text)
+
+
+def failure_report(base: dict, static: dict, exc: BaseException) -> dict | None:
+    """The last result of a trial that cannot succeed by retrying, or None for a transient error.
+
+    Shared with the stand-in trainable (sweep/standin.py), so the fault tests exercise this code.
+    """
+    from resnetx.errors import ConfigError
+
+    if out_of_memory(exc):
+        return {**base, **static, "status": STATUS_FAILED, "error": f"out of memory: {exc}"[:500]}
+    if isinstance(exc, ConfigError):
+        return {**base, **static, "status": STATUS_FAILED, "error": f"invalid config: {exc}"}
+    return None
+
+
+def report_with_checkpoint(payload: dict, checkpoint_dir: str | Path | None) -> None:
+    """``tune.report`` with the checkpoint folder, giving back the space of a copy that failed.
+
+    Tune copies the checkpoint into the trial's folder under the storage path. When that copy
+    fails (storage full, quota), the half-written ``checkpoint_NNNNNN`` folder would stay and
+    keep the storage full for every other trial and for the sweep's own state: it is removed,
+    and the error (re-raised) fails only this trial, whose previous checkpoint stays the latest.
+    """
+    from ray import tune
+
+    if checkpoint_dir is None:
+        tune.report(payload)
+        return
+    storage = _TrialStorage.current()
+    before = storage.checkpoints() if storage else set()
+    try:
+        tune.report(payload, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+    except OSError:
+        if storage is not None:
+            storage.remove(storage.checkpoints() - before)
+        raise
+
+
+class _TrialStorage:
+    """This trial's folder on the storage filesystem (local, NFS or an object store).
+
+    Found through Ray's storage context (``session.storage``); Tune's public
+    ``get_trial_dir()`` is the driver-side staging folder, not the storage.
+    """
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs, self.path = fs, path
+
+    @classmethod
+    def current(cls) -> _TrialStorage | None:
+        try:
+            from ray.train._internal.session import get_session
+
+            storage = get_session().storage
+            return cls(storage.storage_filesystem, storage.trial_fs_path)
+        except Exception:  # another Ray version: no clean-up; the error still fails the trial
+            return None
+
+    def checkpoints(self) -> set[str]:
+        import pyarrow.fs
+
+        try:
+            infos = self.fs.get_file_info(pyarrow.fs.FileSelector(self.path, allow_not_found=True))
+        except OSError:
+            return set()
+        folder = pyarrow.fs.FileType.Directory
+        return {i.path for i in infos if i.type == folder and i.base_name.startswith("checkpoint_")}
+
+    def remove(self, paths: set[str]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                self.fs.delete_dir(path)
+
+
 def run_trial(config: dict, data: Any = None) -> None:
     """Train one experiment config under Ray Tune (``config["experiment"]`` is the nested config)."""
     import ray
     import torch
     from ray import tune
 
-    from resnetx.errors import ConfigError
     from sweep.data import load_dataset
     from sweep.experiment import ExperimentConfig
     from sweep.training import train
@@ -71,9 +157,12 @@ def run_trial(config: dict, data: Any = None) -> None:
         cfg = ExperimentConfig(**raw)
         torch.set_num_threads(cfg.train.num_threads or 1)
         bundle = data if data is not None else load_dataset(cfg.data)
-        static = _static_metrics(cfg, bundle.input_shape)
-    except ConfigError as exc:
-        tune.report({**base, "status": STATUS_FAILED, "error": f"invalid config: {exc}"})
+        static = _static_metrics(cfg, bundle.input_shape)  # builds the model: may run out of memory
+    except Exception as exc:
+        report = failure_report(base, {}, exc)
+        if report is None:
+            raise
+        tune.report(report)
         return
 
     epochs = cfg.train.epochs
@@ -89,8 +178,7 @@ def run_trial(config: dict, data: Any = None) -> None:
             status = STATUS_DIVERGED  # train() stops after this epoch; never retried
         payload = {**base, **metrics, **static, "best_val_acc": best["val_acc"], "status": status,
                    "train_time_s": time.perf_counter() - started}
-        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(payload, checkpoint=checkpoint)
+        report_with_checkpoint(payload, checkpoint_dir)
 
     try:
         checkpoint = tune.get_checkpoint()
@@ -99,11 +187,11 @@ def run_trial(config: dict, data: Any = None) -> None:
                 result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir)
         else:
             result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work)
-    except torch.OutOfMemoryError as exc:
-        tune.report({**base, **static, "status": STATUS_FAILED, "error": f"out of memory: {exc}"[:500]})
-        return
-    except ConfigError as exc:
-        tune.report({**base, **static, "status": STATUS_FAILED, "error": f"invalid config: {exc}"})
+    except Exception as exc:  # out of memory or an invalid config: not retried (see failure_report)
+        report = failure_report(base, static, exc)
+        if report is None:
+            raise
+        tune.report(report)
         return
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -111,3 +199,10 @@ def run_trial(config: dict, data: Any = None) -> None:
         last = result.history[-1] if result.history else {}
         tune.report({**base, **last, **static, "best_val_acc": best["val_acc"], "status": STATUS_FINISHED,
                      "test_acc": result.final["test_acc"], "train_time_s": time.perf_counter() - started})
+
+
+def trainables() -> dict[str, Any]:
+    """Explicit registry of ``resnetx sweep --trainable`` names: the real one and the stand-in."""
+    from sweep.standin import synthetic_trial
+
+    return {"resnetx": run_trial, "synthetic": synthetic_trial}

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
         help="override every trial's config, e.g. train.epochs=2 (repeatable)")
     add("--no-report", dest="report", action="store_false", help="skip the Pareto report at the end")
+    # The deterministic stand-in trainable of the fault tests (sweep/standin.py); not for users.
+    add("--trainable", default="resnetx", help=argparse.SUPPRESS)
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:
