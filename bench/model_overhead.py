@@ -29,7 +29,7 @@ import torch
 import torchvision
 from torch import nn
 
-from resnetx import ResNetXConfig, build_model, builtin_config, count_params, load_torchvision_weights
+from resnetx import ResNetXConfig, build_model, builtin_config, count_flops, count_params, load_torchvision_weights
 
 
 @dataclass
@@ -109,7 +109,8 @@ def fold_rows(name: str, batch: int, side: int, repeats: int, warmup: int, folds
     x, y = inputs(batch, side, unfolded.num_classes)
     torch.manual_seed(0)
     reference = build_model(unfolded).train()
-    rows = [[name, "1", str(unfolded.base), f"{target:,}", "+0.0%", "1 (reference)"]]
+    flops = count_flops(unfolded, (3, side, side))
+    rows = [[name, "1", str(unfolded.base), f"{target:,}", "+0.0%", "+0.0%", "1 (reference)"]]
     for fold in folds:
         same = builtin_config(f"{name}-fold{fold}")
         equal = equal_size(same, target)
@@ -119,7 +120,8 @@ def fold_rows(name: str, batch: int, side: int, repeats: int, warmup: int, folds
             params = count_params(cfg)
             pair = alternate(train_step(build_model(cfg).train(), x, y), train_step(reference, x, y), repeats, warmup)
             rows.append([name, f"{fold} ({label})", str(cfg.base), f"{params:,}",
-                         f"{100 * (params - target) / target:+.1f}%", pair.ratio_summary()])
+                         f"{100 * (params - target) / target:+.1f}%",
+                         f"{100 * (count_flops(cfg, (3, side, side)) - flops) / flops:+.1f}%", pair.ratio_summary()])
     return rows
 
 
@@ -168,7 +170,8 @@ def print_fold_table(side: int, fold_repeats: int, warmup: int) -> None:
     rows = []
     for name, batch in [("resnet18", 16), ("resnet50", 8)]:
         rows += fold_rows(name, batch, side, fold_repeats, warmup, [2, 3, 4])
-    print(table(["model", "fold", "base", "params", "vs fold 1", "time ratio fold K / fold 1"], rows))
+    print(table(["model", "fold", "base", "params", "params vs fold 1", "FLOPs vs fold 1",
+                 "time ratio fold K / fold 1"], rows))
 
 
 if __name__ == "__main__":
