@@ -6,11 +6,13 @@ and schedule state, the epoch, the history so far, and every random stream the l
 bit-for-bit the weights of 4 straight epochs on CPU.
 
 Atomic: written to a temporary file in the same folder, flushed to disk, then ``os.replace``-d,
-so a crash or a Ray trial killed mid-write never leaves a truncated ``checkpoint.pt``.
+so a crash, a Ray trial killed mid-write or a full disk never leaves a truncated
+``checkpoint.pt``: the previous one stays, and a write that fails raises ``OSError``.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import tempfile
@@ -37,10 +39,14 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / CHECKPOINT_FILE
+    # Serialised in memory first: torch.save reports a full disk as an opaque RuntimeError
+    # ("unexpected pos ..."); a plain write raises OSError with its errno (ENOSPC, EFBIG).
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, **state}, buffer)
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT_VERSION, **state}, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

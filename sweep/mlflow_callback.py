@@ -32,7 +32,7 @@ def trial_status(last: dict | None, epochs: int | None, errored: bool) -> str:
     """What happened to a trial, from its last result (pure; tested on its own)."""
     if errored:
         return schema.STATUS_FAILED
-    if not last:
+    if not last or "status" not in last:  # never reported (e.g. a hang ended by the time limit)
         return schema.STATUS_FAILED
     status = last.get("status")
     if status in (schema.STATUS_DIVERGED, schema.STATUS_FAILED, schema.STATUS_INFEASIBLE):
@@ -197,6 +197,8 @@ class MlflowTrialCallback(Callback):
         finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
         logger.log_metrics(finals, step=int(last.get("epoch", 0) or 0))
         tags = {schema.TAG_STATUS: status}
+        if "status" not in last and not errored:
+            tags["error"] = "ended before its first result (stopped by the trial time limit or the scheduler)"
         if last.get("error"):
             tags["error"] = str(last["error"])[:4000]
         if errored and trial.error_file:

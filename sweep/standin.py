@@ -19,7 +19,7 @@ sweep" could not be checked exactly. The stand-in is a real Ray Tune function tr
 Options and injected faults come from ``$RESNETX_STANDIN`` (JSON), read on the driver when the
 sweep starts (tests set it; nobody else needs to)::
 
-    {"epoch_s": 0.3, "checkpoint_kb": 4, "attempts_dir": "/tmp/attempts",
+    {"epoch_s": 0.3, "checkpoint_kb": 4, "attempts_dir": "/tmp/attempts", "file_size_limit_kb": null,
      "faults": [{"when": {"train.lr": 0.02}, "fault": "hang", "epoch": 2}]}
 
 ``when`` matches flattened experiment-config values (``model.base``, ``train.lr``, ...).
@@ -27,7 +27,8 @@ Faults, all at the start of epoch ``epoch``: ``hang`` (blocks forever without re
 ``oom`` (raises ``torch.OutOfMemoryError``), ``crash`` (raises ``RuntimeError``, a transient
 failure that Tune retries), ``big_checkpoint`` (that epoch's checkpoint carries ``kb`` more
 KiB). ``attempts_dir`` receives one line per trial start (``<config_hash>.attempts``: the epoch
-it resumed from), so tests count attempts exactly.
+it resumed from), so tests count attempts exactly. ``file_size_limit_kb`` sets RLIMIT_FSIZE in
+the trial's process: a storage-full stand-in for machines where a test may not mount a tmpfs.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class StandinOptions:
     epoch_s: float = 0.2
     checkpoint_kb: int = 1
     attempts_dir: str | None = None
+    file_size_limit_kb: int | None = None
     faults: tuple[Fault, ...] = field(default_factory=tuple)
 
     @classmethod
@@ -138,6 +140,11 @@ def synthetic_trial(config: dict, options: StandinOptions | None = None) -> None
     from sweep.training import lr_at
 
     options = options or StandinOptions()
+    if options.file_size_limit_kb is not None:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (options.file_size_limit_kb * 1024, hard))
     config_hash = config.get("config_hash", "")
     base = {"config_hash": config_hash, "node_id": ray.get_runtime_context().get_node_id()}
     static: dict[str, float] = {}

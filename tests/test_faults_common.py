@@ -1,0 +1,191 @@
+"""Helpers shared by the fault-injection tests (tests/test_faults_*.py); no tests here.
+
+Why a module of its own: every fault test starts real processes (sweeps, Ray workers, writers)
+and reads back what survived from three places, each a plain file: MLflow's sqlite store (read
+only, so a poll never races the sweep that writes it), Tune's experiment state (trial status and
+``num_failures``: how often Tune retried) and the stand-in's attempt files (one line per trial
+start, with the epoch it resumed from).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+_TEMPLATE: dict[str, Path] = {}
+
+
+# -- stores -------------------------------------------------------------------------------
+def fresh_runs_dir(folder: Path) -> Path:
+    """``folder`` holding an empty, migrated MLflow store (a copy of one made once per session).
+
+    Creating a sqlite store runs ~8 s of migrations; copying a migrated one takes milliseconds.
+    The copy is made with sqlite's backup API, so it is consistent even in WAL mode.
+    """
+    if "db" not in _TEMPLATE:
+        from mlflow.tracking import MlflowClient
+
+        from sweep.tracking import sqlite_uri
+
+        template = Path(tempfile.mkdtemp(prefix="resnetx-template-store-"))
+        MlflowClient(sqlite_uri(template)).search_experiments()  # runs the migrations
+        _TEMPLATE["db"] = template / "mlflow.db"
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(_TEMPLATE["db"]) as source, sqlite3.connect(folder / "mlflow.db") as target:
+        source.backup(target)
+    return folder
+
+
+def query(db: Path, sql: str, *args: Any) -> list[tuple]:
+    """Read-only SQL on MLflow's sqlite store; [] while the store is missing or locked."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)) as conn:
+            return conn.execute(sql, args).fetchall()
+    except sqlite3.Error:
+        return []
+
+
+def trial_runs_with_status(db: Path, status: str) -> int:
+    rows = query(db, "SELECT count(*) FROM runs JOIN tags ON runs.run_uuid = tags.run_uuid "
+                     "WHERE tags.key = 'role' AND tags.value = 'trial' AND runs.status = ?", status)
+    return rows[0][0] if rows else 0
+
+
+def epochs_logged(db: Path, param: str, value: str) -> int:
+    """How many val_acc steps the trial run(s) whose param ``param`` equals ``value`` have logged."""
+    rows = query(db, "SELECT count(*) FROM metrics m JOIN params p ON m.run_uuid = p.run_uuid "
+                     "WHERE m.key = 'val_acc' AND p.key = ? AND p.value = ?", param, value)
+    return rows[0][0] if rows else 0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# -- processes ----------------------------------------------------------------------------
+def standin_env(**options: Any) -> dict[str, str]:
+    """The environment of a sweep whose stand-in trainable behaves as ``options`` say."""
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RESNETX_STANDIN": json.dumps(options)}
+
+
+def sweep_process(runs_dir: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """``resnetx sweep`` in its own session (so the test can kill it, and all it started, for real)."""
+    cmd = [sys.executable, "-m", "sweep.cli", "sweep", "--runs-dir", str(runs_dir), *args]
+    return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL every process left in the sweep's session (Ray's daemons and workers included)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descendants_running(ancestor: int, marker: str) -> list[int]:
+    """PIDs of processes below ``ancestor`` whose command line contains ``marker`` (from /proc).
+
+    Ray names a trial's worker ``ray::ImplicitFunc.train()`` while it runs a function trainable.
+    """
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker not in cmdline:
+            continue
+        parent, hops = _parent(pid), 0
+        while parent > 1 and parent != ancestor and hops < 32:
+            parent, hops = _parent(parent), hops + 1
+        if parent == ancestor:
+            found.append(pid)
+    return found
+
+
+# -- what survived ------------------------------------------------------------------------
+def tune_trials(tune_path: str | Path) -> list[dict[str, Any]]:
+    """Tune's own record of every trial: id, status, retries (``num_failures``), config, results."""
+    folder = Path(tune_path)
+    state_file = max(folder.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    trials = []
+    for trial_json, meta_json in state["trial_data"]:
+        trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
+        meta = json.loads(meta_json) if isinstance(meta_json, str) else meta_json
+        results_file = folder / trial["relative_logdir"] / "result.json"
+        results = [json.loads(line) for line in results_file.read_text().splitlines()] if results_file.exists() else []
+        trials.append({"trial_id": trial["trial_id"], "status": trial["status"], "num_failures": meta["num_failures"],
+                       "dir": folder / trial["relative_logdir"], "results": results})
+    return trials
+
+
+def attempts(folder: Path) -> dict[str, list[int]]:
+    """The stand-in's record: config hash -> the epoch each attempt started from."""
+    return {p.stem: [int(v) for v in p.read_text().split()] for p in sorted(folder.glob("*.attempts"))}
+
+
+def runs_of(runs_dir: Path, experiment: str = "resnetx") -> tuple[list, list, Any]:
+    """(parent runs, trial runs, client) of the sweeps in ``runs_dir``'s store."""
+    from tests.sweep_helpers import all_runs, client_for, split_runs
+
+    client = client_for(runs_dir)
+    parents, children = split_runs(all_runs(client, experiment))
+    return parents, children, client
+
+
+def steps(client: Any, run_id: str, metric: str = "val_acc") -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, metric))
+
+
+# -- a tiny filesystem --------------------------------------------------------------------
+@contextlib.contextmanager
+def tiny_filesystem(folder: Path, size_kb: int) -> Iterator[Path | None]:
+    """A real ``size_kb`` tmpfs mounted at ``folder``, or None where mounting is not allowed.
+
+    Root mounts it; otherwise ``sudo -n`` (no password prompt) is tried. It is unmounted when
+    the block ends, lazily if a process still holds a file on it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if prefix and shutil.which("sudo") is None:
+        yield None
+        return
+    command = [*prefix, "mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)]
+    if subprocess.run(command, capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        if subprocess.run([*prefix, "umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run([*prefix, "umount", "-l", str(folder)], capture_output=True)
