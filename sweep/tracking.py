@@ -27,6 +27,9 @@ _MAX_BATCH_METRICS = 1000
 _MAX_BATCH_PARAMS = 100
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow draws a progress bar on stderr for every artifact download (export reads config.yaml
+# artifacts): a command's stderr must stay one line on errors.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def runs_dir(path: str | Path | None = None) -> Path:
@@ -39,9 +42,27 @@ def sqlite_uri(folder: str | Path) -> str:
     return f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
 
 
+# Stores MLflow 3 accepts (its file store is refused unless MLFLOW_ALLOW_FILE_STORE=true).
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
 def resolve_tracking_uri(tracking_uri: str | None, folder: str | Path | None) -> str:
-    """An explicit ``--tracking-uri`` wins; otherwise the sqlite store under the runs folder."""
-    return tracking_uri or sqlite_uri(runs_dir(folder))
+    """An explicit ``--tracking-uri`` wins; otherwise the sqlite store under the runs folder.
+
+    A URI without a store scheme (``mlruns``, ``./runs``, a typo) would reach MLflow as its
+    deprecated file store and fail deep inside it; it is refused here in one line.
+    """
+    if tracking_uri is None or tracking_uri == "":
+        return sqlite_uri(runs_dir(folder))
+    scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in tracking_uri else tracking_uri
+    allowed = (*TRACKING_SCHEMES, "file") if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true" \
+        else TRACKING_SCHEMES
+    if scheme not in allowed:
+        from resnetx.errors import ConfigError
+
+        raise ConfigError("--tracking-uri", tracking_uri, "must be an MLflow store URI: sqlite:///PATH/mlflow.db, "
+                          "http(s)://HOST:PORT (a tracking server) or a database URI (postgresql://...)")
+    return tracking_uri
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:

@@ -93,3 +93,19 @@ def test_training_that_fills_the_disk_fails_and_resumes_from_the_last_good_check
     assert resumed.status == "finished" and [h["epoch"] for h in resumed.history] == [1, 2, 3]
     straight = train(cfg)
     assert resumed.history[-1]["val_acc"] == straight.history[-1]["val_acc"]  # resumed exactly
+
+
+def test_an_export_that_fills_the_disk_leaves_no_file(tmp_path, capsys):
+    """``resnetx export`` writes every file to a temporary name first: a full disk leaves nothing."""
+    from sweep.cli import main
+    from tests.test_fuzz_cli import store
+
+    runs_dir = store()["dir"]
+    capsys.readouterr()
+    with tiny_filesystem(tmp_path / "disk", size_kb=4) as disk:  # one page: one exported file fits, not two
+        if disk is None:
+            pytest.skip("needs a tmpfs: run as root or with passwordless sudo")
+        rc = main(["export", "--runs-dir", str(runs_dir), "--top", "3", "--by", "val_acc", "--out", str(disk)])
+        err = capsys.readouterr().err
+        assert rc != 0 and len(err.strip().splitlines()) == 1 and "No space left" in err, err
+        assert list(disk.iterdir()) == []
