@@ -189,3 +189,47 @@ def tiny_filesystem(folder: Path, size_kb: int) -> Iterator[Path | None]:
     finally:
         if subprocess.run([*prefix, "umount", str(folder)], capture_output=True).returncode != 0:
             subprocess.run([*prefix, "umount", "-l", str(folder)], capture_output=True)
+
+
+# -- sockets ------------------------------------------------------------------------------
+def _listening_inodes() -> dict[str, tuple[str, int]]:
+    """socket inode -> (address, port) of every TCP LISTEN socket in this network namespace."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A":  # LISTEN
+                    continue
+                address, port = fields[1].rsplit(":", 1)
+                raw = bytes.fromhex(address)
+                if len(raw) == 4:
+                    ip = ".".join(str(b) for b in reversed(raw))
+                else:  # IPv6: four little-endian 32-bit words
+                    words = [raw[i:i + 4][::-1].hex() for i in range(0, 16, 4)]
+                    ip = "::" if set("".join(words)) == {"0"} else ":".join(words)
+                found[fields[9]] = (ip, int(port, 16))
+    return found
+
+
+def listeners_below(ancestor: int) -> set[tuple[str, str, int]]:
+    """(process name, address, port) of LISTEN sockets held by ``ancestor`` and its descendants."""
+    inodes = _listening_inodes()
+    result = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        parent, hops = pid, 0
+        while parent > 1 and parent != ancestor and hops < 32:
+            parent, hops = _parent(parent), hops + 1
+        if parent != ancestor:
+            continue
+        with contextlib.suppress(OSError):
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        result.add((name, *inodes[target[8:-1]]))
+    return result

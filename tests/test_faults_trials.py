@@ -16,8 +16,11 @@ good checkpoint, loadable with ``weights_only=True``, and gives the space back.
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +31,7 @@ from sweep.cli import main
 from tests.test_faults_common import (
     attempts,
     fresh_runs_dir,
+    listeners_below,
     runs_of,
     standin_env,
     steps,
@@ -49,6 +53,25 @@ train:
 """
 
 
+class ListenerWatch(threading.Thread):
+    """Samples, every second while the sweep runs, the listening sockets of this process and its children."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: set[tuple[str, str, int]] = set()
+        self.token_auth: set[bool] = set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        while not self.done.wait(1.0):
+            found = listeners_below(os.getpid())
+            self.seen |= found
+            if found:
+                self.token_auth.add(bool(is_token_auth_enabled()))
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Any:
     """Run the sweep once; the tests below read what it left."""
@@ -68,12 +91,16 @@ def sweep(tmp_path_factory) -> Any:
         for key, value in standin_env(**options).items():
             mp.setenv(key, value)
         mp.setenv("TUNE_FORCE_TRIAL_CLEANUP_S", str(CLEANUP_S))
+        watch = ListenerWatch()
+        watch.start()
         started = time.monotonic()
         rc = main(["sweep", "--trainable", "synthetic", "--runs-dir", str(runs_dir), "--storage-path", str(storage),
                    "--space", str(root / "space.yaml"), "--search", "grid", "--num-samples", "6",
                    "--max-concurrent", "4", "--cpus-per-trial", "0.5", "--max-failures", "1",
                    "--trial-timeout", str(TRIAL_TIMEOUT_S), "--no-report"])
         elapsed = time.monotonic() - started
+        watch.done.set()
+        watch.join(timeout=10)
         parents, children, client = runs_of(runs_dir)
         tune_path = parents[0].data.tags["tune_path"]
         trials = {t["results"][0]["config_hash"] if t["results"] else t["trial_id"]: t for t in tune_trials(tune_path)}
@@ -85,7 +112,8 @@ def sweep(tmp_path_factory) -> Any:
         used = shutil.disk_usage(storage)
         yield {"rc": rc, "elapsed": elapsed, "parents": parents, "by_lr": by_lr, "client": client, "trials": trials,
                "attempts": attempts(root / "attempts"), "checkpoints": checkpoints, "last_good": last_good,
-               "tmpfs": tiny is not None, "used_fraction": used.used / used.total}
+               "tmpfs": tiny is not None, "used_fraction": used.used / used.total, "listeners": watch.seen,
+               "token_auth": watch.token_auth, "driver": Path("/proc/self/comm").read_text().strip()}
 
 
 def _hash(sweep: Any, lr: float) -> str:
@@ -147,3 +175,21 @@ def test_storage_full_fails_the_writer_and_keeps_its_last_checkpoint(sweep):
     assert sweep["last_good"]["epoch"] == 1 and sweep["last_good"]["config_hash"] == _hash(sweep, BIG)
     if sweep["tmpfs"]:
         assert sweep["used_fraction"] < 0.5  # the failed copy's space was given back
+
+
+def test_the_sweep_opens_no_server_of_its_own_and_rays_ports_need_a_token(sweep):
+    """A local sweep listens only through Ray's runtime: no dashboard, no MLflow server.
+
+    Ray 2.60's gRPC servers (GCS, raylet, workers, the driver's core worker) bind every
+    interface whatever the node address (measured; see docs/reliability.md), so they must
+    carry Ray's token authentication, on by default for local clusters since Ray 2.59.
+    """
+    listeners = sweep["listeners"]
+    assert listeners, "no listening socket seen: the watch did not run"
+    for name, _, port in listeners:
+        assert name in ("gcs_server", "raylet", sweep["driver"]) or name.startswith("ray::"), (name, port)
+        assert port not in (8265, 5000), (name, port)  # Ray's dashboard, an MLflow server
+    exposed = sorted({(name, ip) for name, ip, _ in listeners if ip not in ("127.0.0.1", "::1")})
+    print(f"listening during the sweep: {len(listeners)} sockets, beyond loopback: {exposed}")
+    if exposed:
+        assert sweep["token_auth"] == {True}
