@@ -123,3 +123,16 @@ def test_console_script_in_a_real_process(tmp_path: Path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == "resnetx: error: model.fold: got 0; must be >= 1\n"
+
+
+def test_show_of_an_experiment_file_counts_the_network_that_trains(capsys):
+    """in_channels/num_classes left to the dataset are filled from it, and FLOPs use its image size."""
+    from resnetx import count_params
+    from sweep.experiment import load_experiment
+
+    path = str(Path(__file__).resolve().parents[1] / "examples" / "digits-tiny.yaml")
+    assert main(["show", path, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    trained = load_experiment(path).model
+    assert shown["params"] == count_params(trained) and shown["input_size"] == [1, 16, 16]
+    assert shown["config"]["in_channels"] == 1 and shown["config"]["num_classes"] == 10

@@ -30,8 +30,9 @@ def load_model_config(spec: str, sets: list[str]):
     from sweep.overrides import apply_sets, read_yaml_file
 
     if Path(spec).suffix.lower() in {".yaml", ".yml", ".json", ".py"} or Path(spec).exists():
-        data: dict[str, Any] = read_yaml_file(spec)
-        data = dict(data["model"]) if isinstance(data.get("model"), dict) else data
+        document: dict[str, Any] = read_yaml_file(spec)
+        data = dict(document["model"]) if isinstance(document.get("model"), dict) else document
+        data = {**_dataset_fields(document.get("data")), **data}
         try:
             data = canonical_keys(data)
         except ConfigError as exc:
@@ -49,6 +50,32 @@ def load_model_config(spec: str, sets: list[str]):
         raise ConfigError(f"model.{exc.field}", exc.value, exc.allowed) from None
 
 
+def _dataset_fields(section: Any) -> dict[str, Any]:
+    """An experiment file's dataset decides the input channels and classes its model leaves unset."""
+    from sweep.data import DATASETS
+
+    if not isinstance(section, dict) or section.get("name", "digits") not in DATASETS:
+        return {}
+    spec = DATASETS[section.get("name", "digits")]
+    fields: dict[str, Any] = {"in_channels": spec.in_channels}
+    if spec.num_classes is not None:
+        fields["num_classes"] = spec.num_classes
+    return fields
+
+
+def dataset_input_size(spec: str) -> int | None:
+    """The image side an experiment file trains at (its data section), for the FLOPs shown."""
+    from sweep.data import DATASETS
+    from sweep.overrides import read_yaml_file
+
+    if not Path(spec).is_file():
+        return None
+    section = read_yaml_file(spec).get("data")
+    if not isinstance(section, dict) or section.get("name", "digits") not in DATASETS:
+        return None
+    return section.get("image_size") or DATASETS[section.get("name", "digits")].image_size
+
+
 def _model_set(item: str) -> str:
     """``model.c_out=10`` -> ``num_classes=10``: overrides replace a field whichever name they use."""
     from resnetx.config import FIELD_ALIASES
@@ -60,9 +87,9 @@ def _model_set(item: str) -> str:
     return f"{FIELD_ALIASES.get(key, key)}{sep}{value}"
 
 
-def parse_input_size(text: str | None, config) -> tuple[int, int, int]:
+def parse_input_size(text: str | None, config, side: int | None = None) -> tuple[int, int, int]:
     if text is None:
-        side = 32 if config.stem == "cifar" else 224
+        side = side or (32 if config.stem == "cifar" else 224)
         return (config.in_channels, side, side)
     try:
         size = tuple(int(v) for v in text.split(","))
@@ -95,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from resnetx import build_model, count_flops, count_params
 
     config = load_model_config(args.config, args.sets)
-    size = parse_input_size(args.input_size, config)
+    size = parse_input_size(args.input_size, config, dataset_input_size(args.config))
     model = build_model(config, device="meta")  # shapes only: instant, and no memory for huge widths
     params, flops = count_params(model), count_flops(model, size)
     rows = plan_rows(config)
