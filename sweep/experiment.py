@@ -23,6 +23,7 @@ from pydantic import StrictBool, StrictInt, field_validator, model_validator
 
 from resnetx.config import ResNetXConfig, StrictConfig
 from resnetx.errors import ConfigError
+from resnetx.pretrained import TORCHVISION_UNITS
 from sweep.data import DATASETS, dataset_meta
 
 SECTIONS = ("model", "data", "train")
@@ -194,6 +195,10 @@ class ExperimentConfig(StrictConfig):
         data = _section(raw.get("data"), DataConfig, "data")
         train = _section(raw.get("train"), TrainConfig, "train")
         model = _model_section(raw.get("model"), data)
+        if train.weights and model.unit not in TORCHVISION_UNITS:  # refused before any trial starts
+            units = " or ".join(TORCHVISION_UNITS)
+            raise ConfigError("train.weights", train.weights, f"torchvision weights fit only {units} units "
+                              f"(model.unit is {model.unit!r}); set train.weights to null")
         return {**raw, "model": model, "data": data, "train": train}
 
     # -- derived views ------------------------------------------------------------------

@@ -199,3 +199,9 @@ def test_every_example_config_loads():
     for path in examples:
         cfg = load_experiment(str(path))
         assert cfg.model.num_classes == 10, path.name
+
+
+def test_torchvision_weights_on_a_unit_torchvision_lacks_are_refused_at_validation():
+    with pytest.raises(ConfigError, match=r"^train.weights: got 'ResNet18_Weights.IMAGENET1K_V1'; .*'mbconv'"):
+        ExperimentConfig(model={"unit": "mbconv", "stem": "cifar", "bottle_scale": 0.5},
+                         train={"weights": "ResNet18_Weights.IMAGENET1K_V1"})
