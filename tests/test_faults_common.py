@@ -233,3 +233,50 @@ def listeners_below(ancestor: int) -> set[tuple[str, str, int]]:
                     if target.startswith("socket:[") and target[8:-1] in inodes:
                         result.add((name, *inodes[target[8:-1]]))
     return result
+
+
+# -- a small store of finished sweeps (for report/export runs) ----------------------------
+def build_sweep_store(folder: Path, trials: int = 6) -> dict[str, Any]:
+    """One sweep written through the project's own tracking code, as the sweep callback writes it.
+
+    Trials are samples of the built-in ``quick`` space (valid configs with their real parameter
+    counts); one failed and one diverged, so reports and exports meet every kind of row.
+    """
+    import random
+
+    import yaml
+
+    from reports import schema
+    from resnetx import count_params
+    from search_spaces import load_space
+    from sweep.experiment import ExperimentConfig
+    from sweep.tracking import RunLogger, flatten, prepare_store, sqlite_uri
+
+    fresh_runs_dir(folder)
+    uri = sqlite_uri(folder)
+    experiment_id = prepare_store(uri, "resnetx")
+    tags = {schema.TAG_SPACE: "quick", schema.TAG_SEARCH: "random"}
+    parent = RunLogger.start(uri, experiment_id, name="fuzz-sweep", tags={
+        **tags, schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_OBJECTIVES: "val_acc:max,params:min",
+        schema.TAG_SWEEP_SEED: "0"})
+    space, rng = load_space("quick"), random.Random(7)
+    statuses = [schema.STATUS_FAILED, schema.STATUS_DIVERGED] + [schema.STATUS_FINISHED] * (trials - 2)
+    for index, status in enumerate(statuses):
+        config = ExperimentConfig(**space.sample(rng))
+        run = RunLogger.start(uri, experiment_id, name=f"trial-{index}", parent_run_id=parent.run_id, tags={
+            **tags, schema.TAG_ROLE: schema.ROLE_TRIAL, schema.TAG_TRIAL_ID: f"t{index}", schema.TAG_STATUS: status,
+            schema.TAG_CONFIG_HASH: config.config_hash(), schema.TAG_MODEL_HASH: config.model.canonical_hash(),
+            schema.TAG_DATASET: "digits"})
+        run.log_params(flatten(config.to_dict()))
+        params = count_params(config.model)
+        if status != schema.STATUS_FAILED:
+            acc = 0.0 if status == schema.STATUS_DIVERGED else 0.6 + 0.05 * index
+            for epoch in (1, 2):
+                run.log_metrics({"val_acc": acc * epoch / 2, "val_loss": 1.0 - acc / epoch, "lr": 0.05 / epoch},
+                                step=epoch)
+            run.log_metrics({"best_val_acc": acc, "params": params, "flops": params * 40,
+                             "latency_ms": params / 1e5}, step=2)
+        run.log_text(yaml.safe_dump(config.to_dict(), sort_keys=False), schema.CONFIG_ARTIFACT)
+        run.end("FINISHED" if status == schema.STATUS_FINISHED else "FAILED")
+    parent.end()
+    return {"dir": folder, "uri": uri, "parent": parent.run_id}

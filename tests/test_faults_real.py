@@ -19,6 +19,7 @@ without ending the sweep (its report has no accuracy for ASHA); neither stands o
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import threading
@@ -70,20 +71,44 @@ train:
 """
 
 
-class WorkerKiller(threading.Thread):
-    """Kills the healthy trial's Ray worker (SIGKILL) once MLflow shows its first epoch."""
+def checkpoint_registered(tune_root: Path) -> bool:
+    """True once Tune's saved experiment state lists a trial checkpoint.
 
-    def __init__(self, db: Path) -> None:
+    A function trainable's checkpoint reaches Tune with its report, but Tune registers it only
+    after a separate save round trip; a worker killed in between is retried from the checkpoint
+    before (docs/reliability.md). The state is saved right after a registration (num_to_keep is
+    set), with the checkpoint's folder name inside the trial's pickled checkpoint manager.
+    """
+    needle = b"checkpoint_000000".hex()
+    for state_file in tune_root.glob("*/experiment_state-*.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        for _, meta in state.get("trial_data", []):
+            meta = json.loads(meta) if isinstance(meta, str) else meta
+            if needle in json.dumps(meta.get("checkpoint_manager", "")):
+                return True
+    return False
+
+
+class WorkerKiller(threading.Thread):
+    """Kills the healthy trial's Ray worker (SIGKILL) mid-epoch, once its first checkpoint is Tune's."""
+
+    def __init__(self, runs_dir: Path) -> None:
         super().__init__(daemon=True)
-        self.db = db
+        self.runs_dir = runs_dir
         self.killed: list[int] = []
         self.epochs_before_kill = 0
 
     def run(self) -> None:
-        if not wait_for(lambda: epochs_logged(self.db, "train.lr", str(HEALTHY)) >= 1, timeout=300, interval=0.1):
+        db = self.runs_dir / "mlflow.db"
+        if not wait_for(lambda: epochs_logged(db, "train.lr", str(HEALTHY)) >= 1, timeout=300, interval=0.1):
+            return
+        if not wait_for(lambda: checkpoint_registered(self.runs_dir / "ray"), timeout=60, interval=0.05):
             return
         workers = descendants_running(os.getpid(), "ray::ImplicitFunc")
-        self.epochs_before_kill = epochs_logged(self.db, "train.lr", str(HEALTHY))
+        self.epochs_before_kill = epochs_logged(db, "train.lr", str(HEALTHY))
         for pid in workers:  # one trial at a time: exactly one worker
             os.kill(pid, signal.SIGKILL)
             self.killed.append(pid)
@@ -95,7 +120,7 @@ def sweep(tmp_path_factory) -> Any:
     with_oom = _kernel_refuses_huge_allocations()
     (root / "space.yaml").write_text(_space(with_oom))
     runs_dir = fresh_runs_dir(root / "runs")
-    killer = WorkerKiller(runs_dir / "mlflow.db")
+    killer = WorkerKiller(runs_dir)
     killer.start()
     started = time.monotonic()
     rc = main(["sweep", "--runs-dir", str(runs_dir), "--space", str(root / "space.yaml"), "--search", "grid",

@@ -1,8 +1,8 @@
 """Fuzzed command lines: every sub-command answers with a result or one line on stderr, never a traceback.
 
 ``show``, ``spaces``, ``report`` and ``export`` run in full (in-process, through
-``sweep.cli.main``) on random argv: real files, a real MLflow store (the reports tests' store:
-two sweeps, failed and duplicate trials), random options. ``sweep``, ``train`` and ``ui`` are
+``sweep.cli.main``) on random argv: real files, a real MLflow store (one sweep with finished,
+failed and diverged trials, written through sweep.tracking), random options. ``sweep``, ``train`` and ``ui`` are
 fuzzed only as deep as they go before starting Ray, a training or a server: argument parsing,
 ``SweepSettings`` and the sweep plan (space, objectives, ``--set``), the experiment config.
 
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sweep.cli import build_parser, main
-from tests.test_faults_common import fresh_runs_dir
+from tests.test_faults_common import build_sweep_store
 
 pytestmark = pytest.mark.faults
 FUZZ = settings(deadline=None, derandomize=True, database=None,
@@ -66,15 +66,11 @@ def check_contract(argv: list[str], rc: int, out: str, err: str) -> None:
 
 
 def store() -> dict[str, Any]:
-    """A store with two sweeps (made with the reports tests' builder), built once, on a migrated copy."""
+    """A store with one sweep (finished, failed and diverged trials), built once per session."""
     if not _STORE:
         import tempfile
 
-        from tests.test_reports import build_store
-
-        folder = fresh_runs_dir(Path(tempfile.mkdtemp(prefix="resnetx-fuzz-store-")) / "runs")
-        _STORE.update(build_store(folder))
-        _STORE["dir"] = folder
+        _STORE.update(build_sweep_store(Path(tempfile.mkdtemp(prefix="resnetx-fuzz-store-")) / "runs"))
     return _STORE
 
 
