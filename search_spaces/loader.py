@@ -38,9 +38,22 @@ def parse_space_text(text: str, source: str, default_name: str | None = None) ->
         raise ConfigError("space", source, f"is not valid YAML{where}") from None
     if not isinstance(data, dict):
         raise ConfigError("space", source, "must contain a mapping (name, model, data, train, ...)")
+    _require_string_keys(data, "")
     if default_name and "name" not in data:
         data = {**data, "name": default_name}
     return SearchSpace(SpaceFile(**data), source=source)
+
+
+def _require_string_keys(node: object, where: str) -> None:
+    """YAML allows any key (``1: 2``, ``? [a]``); a space's keys are field names."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise ConfigError(where or "space", key, "keys must be names (strings)")
+            _require_string_keys(value, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _require_string_keys(item, f"{where}.{i}")
 
 
 def load_space(name_or_path: str) -> SearchSpace:

@@ -32,6 +32,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus a message on errors; we print one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split())  # an argument holding a newline must not break the one line
         sys.stderr.write(f"resnetx: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(2)
 
@@ -57,8 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except ConfigError as exc:
-        sys.stderr.write(f"resnetx: error: {exc}\n")
+        sys.stderr.write(f"resnetx: error: {' '.join(str(exc).splitlines())}\n")
         return 2
+    except OSError as exc:  # a full disk, a missing permission: the system's own words, one line
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        sys.stderr.write(f"resnetx: error: {exc.strerror or exc}{where}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("resnetx: interrupted\n")
         return 130

@@ -32,7 +32,7 @@ FUZZ = settings(deadline=None, derandomize=True, database=None,
                                        HealthCheck.data_too_large])
 _STORE: dict[str, Any] = {}
 
-# Printable text: a newline inside an argument is echoed by argparse (see the xfail test at the end).
+# Printable text (a newline inside an argument is covered by its own test at the end).
 printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=12)
 junk = st.one_of(printable, st.sampled_from(["", "-", "--", "-1", "0", "1e9", "nan", "inf", "-h", "--help",
                                                         "val_acc", "val_acc:max", "params:min", "x=y", "=", "a,b"]))
@@ -223,8 +223,6 @@ def test_sweep_train_ui_arguments(tmp_path_factory, rest: st.DataObject) -> None
     check_contract(argv, *_parse_and_validate(argv))
 
 
-@pytest.mark.xfail(strict=True, reason="sweep/cli.py OneLineParser.error echoes argparse's message as is: an argument "
-                                       "holding a newline makes the error two lines")
 def test_an_argument_with_a_newline_still_gets_a_one_line_error() -> None:
     argv = ["report", "--bogus\nsecond line"]
     check_contract(argv, *run_cli(argv))

@@ -32,7 +32,7 @@ TRIALS: list[tuple[str, dict[str, Any], int, str | None, str, float | None]] = [
     ("t1", {"fold": 2}, 0, None, schema.STATUS_FINISHED, 0.93),
     ("t2", {"fold": 3}, 0, None, schema.STATUS_FINISHED, 0.91),
     ("t3", {"fold": 1, "base": 8, "stem_width": 8}, 0, None, schema.STATUS_FINISHED, 0.85),
-    ("t4", {"fold": 2, "unit": "preact_basic"}, 1, "imagenet", schema.STATUS_FINISHED, 0.95),
+    ("t4", {"fold": 2, "stem_width": 18}, 1, "imagenet", schema.STATUS_FINISHED, 0.95),
     ("t5", {"fold": 1}, 1, None, schema.STATUS_STOPPED, 0.88),
     ("t6", {"fold": 2}, 0, None, schema.STATUS_FINISHED, 0.93),  # same config as t1: a tie on the front
     ("t7", {"fold": 3, "base": 8, "stem_width": 8}, 1, None, schema.STATUS_DIVERGED, math.nan),
