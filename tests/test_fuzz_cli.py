@@ -22,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from sweep.cli import build_parser, main
 from tests.test_faults_common import build_sweep_store
@@ -45,6 +46,12 @@ set_items = st.one_of(
                                                          "data.image_size", "model.num_nodes"]), junk))
 
 
+def _note(label: str) -> None:
+    """hypothesis.event, which only exists inside a @given test (plain tests share these helpers)."""
+    if currently_in_test_context():
+        event(label)
+
+
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -56,7 +63,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 
 def check_contract(argv: list[str], rc: int, out: str, err: str) -> None:
-    event(f"{argv[0] if argv else '-'} exit {rc}")
+    _note(f"{argv[0] if argv else '-'} exit {rc}")
     assert "Traceback" not in out + err, (argv, err[-2000:])
     if rc != 0:
         lines = [line for line in err.splitlines() if line.strip()]

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from resnetx import ResNetXConfig
 from resnetx.errors import ConfigError
@@ -39,8 +40,14 @@ wild = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5)
 small_nodes = st.lists(st.integers(-2, 4), min_size=0, max_size=5)
 
 
+def _note(label: str) -> None:
+    """hypothesis.event, which only exists inside a @given test (plain tests share these helpers)."""
+    if currently_in_test_context():
+        event(label)
+
+
 def assert_one_line(exc: ConfigError) -> None:
-    event(f"error on {exc.field.split('.')[0]}")
+    _note(f"error on {exc.field.split('.')[0]}")
     text = str(exc)
     assert text and "\n" not in text and "Traceback" not in text, text
     assert exc.field, text
@@ -76,7 +83,7 @@ def test_model_config_is_valid_or_one_line(fields: dict[str, Any]) -> None:
     except ConfigError as exc:
         assert_one_line(exc)
         return
-    event("valid")
+    _note("valid")
     again = ResNetXConfig(**yaml.safe_load(config.to_yaml()))  # plain YAML round trip
     assert again == config and again.canonical_hash() == config.canonical_hash()
     if _small_enough(config):
@@ -99,7 +106,7 @@ def test_experiment_config_is_valid_or_one_line(raw: dict[str, Any]) -> None:
     except ConfigError as exc:
         assert_one_line(exc)
         return
-    event("valid")
+    _note("valid")
     assert ExperimentConfig(**yaml.safe_load(yaml.safe_dump(config.to_dict()))).config_hash() == config.config_hash()
 
 
@@ -155,7 +162,7 @@ def _sample_and_build(space: Any) -> None:
 
     point = space.sample(random.Random(0))
     ExperimentConfig(**point)
-    event("valid")
+    _note("valid")
     cost = space.cost(point)
     assert cost.params > 0 and math.isfinite(cost.flops)
 
