@@ -18,10 +18,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tests.sweep_helpers import wait_for  # noqa: F401  (re-exported: the fault tests poll with it)
 
 REPO = Path(__file__).resolve().parents[1]
 _TEMPLATE: dict[str, Path] = {}
@@ -68,15 +69,6 @@ def epochs_logged(db: Path, param: str, value: str) -> int:
     rows = query(db, "SELECT count(*) FROM metrics m JOIN params p ON m.run_uuid = p.run_uuid "
                      "WHERE m.key = 'val_acc' AND p.key = ? AND p.value = ?", param, value)
     return rows[0][0] if rows else 0
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 # -- processes ----------------------------------------------------------------------------

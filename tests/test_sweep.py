@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import yaml
 from reports import schema
 from sweep.cli import main
 from sweep.experiment import ExperimentConfig
-from tests.sweep_helpers import FAST, all_runs, client_for, split_runs
+from tests.sweep_helpers import FAST, all_runs, client_for, split_runs, wait_for
 
 pytestmark = pytest.mark.slow
 RAY_KEYS = ("training_iteration", "time_this_iter_s", "timesteps_total", "time_total_s", "done")
@@ -61,15 +60,6 @@ def test_default_sweep_tracks_every_trial_and_reports(tmp_path: Path, capsys) ->
     assert 1 <= len(on_front) <= 4
 
 
-def _wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
 def _sweep_process(runs_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [sys.executable, "-m", "sweep.cli", "sweep", "--runs-dir", str(runs_dir), *extra]
@@ -92,7 +82,7 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Pa
             return False
 
     try:
-        assert _wait_for(two_finished, timeout=240), proc.stdout.read() if proc.poll() is not None else ""
+        assert wait_for(two_finished, timeout=240), proc.stdout.read() if proc.poll() is not None else ""
         os.killpg(proc.pid, signal.SIGINT)  # what a user's Ctrl-C does
         proc.wait(timeout=120)
     finally:
@@ -137,7 +127,7 @@ def test_trials_log_to_a_real_mlflow_tracking_server(tmp_path: Path) -> None:
             except OSError:
                 return False
 
-        assert _wait_for(healthy, timeout=90), "mlflow server did not start"
+        assert wait_for(healthy, timeout=90), "mlflow server did not start"
         rc = main(["sweep", "--runs-dir", str(tmp_path / "runs"), "--tracking-uri", uri, "--num-samples", "2",
                    "--max-concurrent", "2", "--search", "random", "--no-report", *FAST])
         assert rc == 0
