@@ -25,8 +25,9 @@ def print_summary(outcome: SweepOutcome, console: Console) -> None:
             for _, row in front.iterrows():
                 table.add_row(*(_fmt(row[c]) for c in columns))
             console.print(table)
-        for label, path in getattr(report, "paths", {}).items():
-            console.print(f"{label}: {path}")
+        files = report.files
+        if "index_html" in files:
+            console.print(f"report: {files['index_html']} (also report.md, pareto.csv and plots in {report.out_dir})")
     console.print(f"MLflow: {outcome.tracking_uri} (experiment {outcome.experiment}, sweep run "
                   f"{outcome.parent_run_id}); browse with  resnetx ui")
 

@@ -53,7 +53,7 @@ def test_default_sweep_tracks_every_trial_and_reports(tmp_path: Path, capsys) ->
     assert parents[0].data.tags[schema.TAG_OBJECTIVES] == "val_acc:max,params:min"
     assert all(c.data.tags[schema.TAG_PARENT] == parents[0].info.run_id for c in children)
     _check_children(client, children, expected=4)
-    assert "Pareto front" in out and "resnetx ui" in out
+    assert "Pareto front" in out and "resnetx ui" in out and "index.html" in out
     report_dir = runs_dir / "reports" / parents[0].info.run_id
     assert (report_dir / "pareto.csv").is_file() and (report_dir / "index.html").is_file()
     on_front = [c for c in client.search_runs([parents[0].info.experiment_id], "tags.on_front = 'true'")]
