@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line for users; RESNETX_DEBUG=1 shows the traceback
         if os.environ.get("RESNETX_DEBUG"):
             raise
-        sys.stderr.write(f"resnetx: internal error: {type(exc).__name__}: {exc} "
+        text = " ".join(str(exc).split())[:500]
+        sys.stderr.write(f"resnetx: internal error: {type(exc).__name__}: {text} "
                          "(set RESNETX_DEBUG=1 for the traceback)\n")
         return 1
 

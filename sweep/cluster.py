@@ -89,7 +89,11 @@ def cluster_slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
     import ray
 
     resources = ray.cluster_resources()
-    slots = int(resources.get("CPU", 1) // cpus_per_trial)
+    slots = int(resources.get("CPU", 0) / cpus_per_trial + 1e-9)  # 1 / 0.2 is 5 slots, not 1 // 0.2 == 4
     if gpus_per_trial > 0:
-        slots = min(slots, int(resources.get("GPU", 0) // gpus_per_trial))
-    return max(1, slots)
+        slots = min(slots, int(resources.get("GPU", 0) / gpus_per_trial + 1e-9))
+    if slots < 1:  # Tune would wait forever for resources that never come
+        have = f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        raise ConfigError("--cpus-per-trial/--gpus-per-trial", f"{cpus_per_trial:g}/{gpus_per_trial:g}",
+                          f"no trial fits on this cluster ({have})")
+    return slots

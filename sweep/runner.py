@@ -63,6 +63,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     objectives_text = settings.objectives or ",".join(getattr(space, "objectives", None) or []) or DEFAULT_OBJECTIVES
     objectives = parse_objectives(objectives_text)
     overrides = apply_sets({}, settings.sets)
+    check_objectives(objectives, settings.scheduler)
     if settings.search == "grid" and not space.grid():
         raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
     ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # fail fast on bad --set
@@ -72,6 +73,24 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         storage = str(Path(storage).expanduser().resolve())
     return SweepPlan(settings, space, objectives, overrides, folder,
                      resolve_tracking_uri(settings.tracking_uri, folder), storage)
+
+
+# What every trial reports (per epoch and once), so what a sweep can optimise.
+REPORTED_METRICS = (*schema.EPOCH_METRICS, "best_val_acc", "params", "flops", "latency_ms", "train_time_s")
+
+
+def check_objectives(objectives: list, scheduler: str) -> None:
+    """Objectives must be metrics trials report; ASHA needs one to maximise every epoch."""
+    for objective in objectives:
+        if objective.name == "test_acc":
+            raise ConfigError("--objectives", objective.name, "the test split is for final evaluation, never for "
+                              "choosing networks; use val_acc")
+        if objective.name not in REPORTED_METRICS:
+            known = ", ".join(REPORTED_METRICS)
+            raise ConfigError("--objectives", objective.name, f"must be a metric every trial reports: {known}")
+    if scheduler == "asha" and not any(o.maximize and o.name in schema.EPOCH_METRICS for o in objectives):
+        raise ConfigError("--scheduler", "asha", "stops trials on an accuracy-like objective; give one to maximise "
+                          "(e.g. val_acc:max)")
 
 
 def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
@@ -230,16 +249,23 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any 
         console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
                       f"{settings.num_samples} trials, objectives "
                       + ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives))
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    except BaseException:
+        parent.end("FAILED")  # never left RUNNING; a FAILED sweep can still be resumed
+        raise
     outcome = SweepOutcome(parent.run_id, settings.experiment, plan.tracking_uri, tune_path,
                            elapsed_s=time.monotonic() - started)
     outcome.interrupted = interrupted()
     states = [_result_status(r, outcome.interrupted) for r in results]
     outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
     parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
-    if settings.report and not outcome.interrupted:
-        outcome.report = _report(plan, outcome, console)
     parent.end("KILLED" if outcome.interrupted else "FINISHED")
+    if settings.report and not outcome.interrupted:
+        try:
+            outcome.report = _report(plan, outcome, console)
+        except ConfigError as exc:  # the sweep itself is done and recorded; say why there is no report
+            console.print(f"no report: {exc} (rerun it with  resnetx report --sweep {parent.run_id})")
     return outcome
 
 
@@ -259,7 +285,7 @@ def _scheduler(settings: SweepSettings, objectives: list) -> Any:
     """Early stopping acts on the accuracy objective (the first maximised one)."""
     from sweep.time_limit import make_scheduler
 
-    accuracy = next((o for o in objectives if o.maximize), objectives[0])
+    accuracy = next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
     return make_scheduler(settings.scheduler, accuracy.name, "max" if accuracy.maximize else "min",
                           settings.trial_timeout_s)
 

@@ -142,11 +142,11 @@ class ResNetXSearcher(Searcher):
             config, token = proposal
             config = _apply_overrides(config, self.overrides)
             self.stats.proposed += 1
-            if self._violates_budget(config):
+            key = self._key_if_valid(config)
+            if key is None:
                 self.stats.infeasible += 1
                 self.proposer.tell(token, None)
                 continue
-            key = self.trial_key(config)
             if key in self.results:
                 self.stats.duplicates += 1
                 self.proposer.tell(token, self.results[key])
@@ -173,13 +173,17 @@ class ResNetXSearcher(Searcher):
             key += f"-seed{config.get('train', {}).get('seed')}"
         return key
 
-    def _violates_budget(self, config: dict) -> bool:
+    def _key_if_valid(self, config: dict) -> str | None:
+        """The trial key, or None when the point breaks the budget or does not validate (e.g. a
+        ``--set`` override that only some proposals contradict): such a point is never trained."""
         from resnetx.errors import ConfigError
 
         try:
-            return self.space.budget_violation(config) is not None
-        except ConfigError:  # does not build (e.g. after --set overrides): never train it
-            return True
+            if self.space.budget_violation(config) is not None:
+                return None
+            return self.trial_key(config)
+        except ConfigError:
+            return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:

@@ -154,6 +154,8 @@ def run_trial(config: dict, data: Any = None) -> None:
         raw.setdefault("train", {})
         if raw["train"].get("num_threads") is None:
             raw["train"] = {**raw["train"], "num_threads": _assigned_cpus()}
+        if raw["train"].get("device", "auto") == "auto" and not _assigned_gpus():
+            raw["train"] = {**raw["train"], "device": "cpu"}  # Ray leaves CUDA visible to 0-GPU trials
         cfg = ExperimentConfig(**raw)
         torch.set_num_threads(cfg.train.num_threads or 1)
         bundle = data if data is not None else load_dataset(cfg.data)
@@ -167,8 +169,10 @@ def run_trial(config: dict, data: Any = None) -> None:
 
     epochs = cfg.train.epochs
     work = Path(tempfile.mkdtemp(prefix="resnetx-trial-"))
-    best = {"val_acc": float("-inf")}
-    started = time.perf_counter()
+    checkpoint = tune.get_checkpoint()
+    earlier = _history(checkpoint)  # a retried or resumed trial continues its best and its clock
+    best = {"val_acc": max((float(h["val_acc"]) for h in earlier), default=float("-inf"))}
+    started = time.perf_counter() - sum(float(h.get("epoch_time_s", 0.0)) for h in earlier)
 
     def on_epoch(metrics: dict, checkpoint_dir: Path | None) -> None:
         best["val_acc"] = max(best["val_acc"], float(metrics.get("val_acc", float("-inf"))))
@@ -181,7 +185,6 @@ def run_trial(config: dict, data: Any = None) -> None:
         report_with_checkpoint(payload, checkpoint_dir)
 
     try:
-        checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as resume_dir:
                 result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir)
@@ -199,6 +202,25 @@ def run_trial(config: dict, data: Any = None) -> None:
         last = result.history[-1] if result.history else {}
         tune.report({**base, **last, **static, "best_val_acc": best["val_acc"], "status": STATUS_FINISHED,
                      "test_acc": result.final["test_acc"], "train_time_s": time.perf_counter() - started})
+
+
+def _assigned_gpus() -> float:
+    import ray
+
+    try:
+        return float(ray.get_runtime_context().get_assigned_resources().get("GPU", 0))
+    except Exception:
+        return 0.0
+
+
+def _history(checkpoint: Any) -> list[dict]:
+    """The epochs a checkpoint has already trained (empty for a fresh trial)."""
+    if checkpoint is None:
+        return []
+    from sweep.checkpoint import load_checkpoint
+
+    with checkpoint.as_directory() as folder:
+        return [dict(h) for h in load_checkpoint(folder).get("history", [])]
 
 
 def trainables() -> dict[str, Any]:

@@ -160,6 +160,10 @@ def test_killed_worker_resumes_from_its_checkpoint_and_finishes(sweep):
     assert run.info.status == "FINISHED" and run.data.tags[schema.TAG_STATUS] == schema.STATUS_FINISHED
     for metric in ("val_acc", "train_loss", "lr"):  # every step exactly once: nothing logged twice
         assert steps(sweep["client"], run.info.run_id, metric) == list(range(1, EPOCHS + 1))
+    # the retry continues the trial's best and its clock from the checkpoint's history
+    history = [m.value for m in sweep["client"].get_metric_history(run.info.run_id, "val_acc")]
+    assert results[-1]["best_val_acc"] == pytest.approx(max(history))
+    assert results[-1]["train_time_s"] >= sum(r["epoch_time_s"] for r in results) * 0.99
 
 
 def test_diverged_trial_stops_in_its_epoch_and_is_not_retried(sweep):

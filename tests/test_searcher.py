@@ -128,3 +128,14 @@ def test_restored_searcher_continues_the_same_sequence(tmp_path, search):
         restored.on_trial_complete(f"t{i}", {"val_acc": 0.5 + 0.01 * i, "params": 1000 + i, "status": "finished"})
     assert first + rest == straight
     pickle.dumps(restored)  # Tune pickles searchers with the Tuner
+
+
+def test_proposals_that_an_override_makes_invalid_are_skipped_not_raised():
+    """fold-ablation proposes scratch and warm starts; --set train.freeze=backbone only fits the latter."""
+    space = load_space("fold-ablation")
+    s = ResNetXSearcher(space, make_proposer("grid", space, OBJECTIVES, 0, 24), OBJECTIVES, 0,
+                        overrides={"train": {"freeze": "backbone"}})
+    proposed = [s.suggest(f"t{i}") for i in range(30)]
+    trained = [p for p in proposed if isinstance(p, dict)]
+    assert trained and all(p["experiment"]["train"]["weights"] for p in trained)
+    assert s.stats.infeasible == 12  # the 12 from-scratch points

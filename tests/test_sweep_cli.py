@@ -18,6 +18,9 @@ from sweep.overrides import apply_sets, parse_set
         (["--cpus-per-trial", "0"], "cpus_per_trial: got 0.0"),
         (["--space", "no-such-space"], "no-such-space"),
         (["--objectives", "val_acc:up"], "val_acc:up"),
+        (["--objectives", "val_acc:max,nope:min"], "--objectives: got 'nope'; must be a metric every trial reports"),
+        (["--objectives", "test_acc:max,params:min"], "--objectives: got 'test_acc'; the test split"),
+        (["--objectives", "params:min,flops:min", "--scheduler", "asha"], "--scheduler: got 'asha'"),
         (["--set", "model.fold=0"], "model.fold: got 0"),
         (["--set", "train.lr=-1"], "train.lr: got -1"),
         (["--set", "nonsense"], "--set: got 'nonsense'"),
@@ -44,3 +47,19 @@ def test_numbers_on_the_command_line_are_numbers():
     assert parse_set("train.weights=ResNet18_Weights.IMAGENET1K_V1")[1] == "ResNet18_Weights.IMAGENET1K_V1"
     assert apply_sets({"train": {"lr": 0.1}}, ["train.lr=1e-2", "data.name=digits"]) == {
         "train": {"lr": 0.01}, "data": {"name": "digits"}}
+
+
+def test_gpu_fractions_and_impossible_requests(monkeypatch):
+    """1 GPU at 0.2 per trial is 5 slots; a request nothing can meet is refused, not waited on."""
+    import ray
+
+    from resnetx.errors import ConfigError
+    from sweep.cluster import cluster_slots
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    assert cluster_slots(1, 0.2) == 5 and cluster_slots(1, 0.25) == 4 and cluster_slots(3, 0) == 5
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    with pytest.raises(ConfigError, match="no trial fits on this cluster"):
+        cluster_slots(1, 0.25)
+    with pytest.raises(ConfigError, match="no trial fits"):
+        cluster_slots(4, 0)
