@@ -62,6 +62,7 @@ class SweepProgress(Callback):
 
     def setup(self, **info: Any) -> None:
         self._reset()
+        self._counted_earlier = False
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.running.add(trial.trial_id)
@@ -78,7 +79,7 @@ class SweepProgress(Callback):
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._complete(trial, errored=True)
 
-    def _complete(self, trial: Trial, errored: bool) -> None:
+    def _record(self, trial: Trial, errored: bool) -> tuple[str, list[float] | None]:
         self.running.discard(trial.trial_id)
         last = trial.last_result or {}
         epochs = trial.config.get("experiment", {}).get("train", {}).get("epochs")
@@ -87,6 +88,22 @@ class SweepProgress(Callback):
         values = objective_values(last, self.objectives) if not errored else None
         if values is not None:
             self.values[trial.trial_id] = values
+            acc = last.get(self.accuracy_key)
+            if isinstance(acc, (int, float)) and acc == acc:
+                self.best = acc if self.best is None else max(self.best, float(acc))
+        return status, values
+
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        """A resumed sweep starts with trials that ended before the interruption: count them."""
+        if getattr(self, "_counted_earlier", False):
+            return
+        self._counted_earlier = True
+        for trial in trials:
+            if trial.status in (Trial.TERMINATED, Trial.ERROR) and trial.trial_id not in self.done:
+                self._record(trial, errored=trial.status == Trial.ERROR)
+
+    def _complete(self, trial: Trial, errored: bool) -> None:
+        status, values = self._record(trial, errored)
         shown = ", ".join(f"{o.name}={v:.4g}" for o, v in zip(self.objectives, values)) if values else ""
         self.console.print(f"  trial {trial.trial_id} {status} {shown}".rstrip(), soft_wrap=True)
         self._print_status(force=True)

@@ -187,12 +187,22 @@ class ResNetXSearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
+            self._late_result(result, error)
             return
         key, token = self.live.pop(trial_id)
         values = None if error or not result else objective_values(result, self.objectives)
         self.results[key] = values
         for waiting_token in [token, *self.waiting.pop(key, [])]:
             self.proposer.tell(waiting_token, values)
+
+    def _late_result(self, result: dict | None, error: bool) -> None:
+        """A trial that errored and was re-run by ``--resume`` completes a second time: its result
+        now stands for its config hash, so later duplicates reuse it (Optuna keeps the earlier
+        FAIL: a finished study trial cannot be told again)."""
+        key = (result or {}).get("config_hash")
+        if error or not key or self.results.get(key) is not None:
+            return
+        self.results[key] = objective_values(result, self.objectives)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -139,3 +139,13 @@ def test_proposals_that_an_override_makes_invalid_are_skipped_not_raised():
     trained = [p for p in proposed if isinstance(p, dict)]
     assert trained and all(p["experiment"]["train"]["weights"] for p in trained)
     assert s.stats.infeasible == 12  # the 12 from-scratch points
+
+
+def test_an_errored_trial_rerun_on_resume_records_its_result():
+    s = searcher("random", seed=2)
+    config = s.suggest("t0")
+    s.on_trial_complete("t0", None, error=True)  # the worker died for good: no result
+    assert s.results[config["config_hash"]] is None
+    s.on_trial_complete("t0", {"val_acc": 0.8, "params": 7, "status": "finished",
+                               "config_hash": config["config_hash"]})  # --resume re-ran it
+    assert s.results[config["config_hash"]] == [0.8, 7.0]

@@ -67,7 +67,7 @@ def _sweep_process(runs_dir: Path, *extra: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Path) -> None:
+def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Path, capsys) -> None:
     runs_dir = tmp_path / "runs"
     args = ["--num-samples", "4", "--max-concurrent", "1", "--search", "random", *FAST]
     proc = _sweep_process(runs_dir, *args)
@@ -93,7 +93,9 @@ def test_interrupted_sweep_resumes_without_rerunning_or_duplicating(tmp_path: Pa
     finished_before = {t: c.info.end_time for t, c in before.items() if c.info.status == "FINISHED"}
     assert 2 <= len(finished_before) < 4
 
+    capsys.readouterr()
     assert main(["sweep", "--resume", "--runs-dir", str(runs_dir), "--no-report"]) == 0
+    assert "trials 4/4 done: 4 ok" in capsys.readouterr().out  # progress counts the trials done before
     parents, children = split_runs(all_runs(client))
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     _check_children(client, children, expected=4)
