@@ -13,8 +13,10 @@ sweep: $(STAMP)  ## the main job: a Ray Tune sweep on the embedded default (quic
 test: $(STAMP)  ## the whole test suite (unit, integration with real Ray/MLflow, end-to-end CLI)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, the import contracts (import-linter) and mypy on resnetx/ and sweep/training/
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

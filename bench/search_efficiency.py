@@ -1,7 +1,7 @@
 """Search efficiency: hypervolume reached by multi-objective Optuna (TPE) against random search.
 
 Same space (``quick`` unless --space), same budget of trials, several sweep seeds each. Every
-proposal comes from the sweep's own searcher (``sweep.searcher.ResNetXSearcher``, the object
+proposal comes from the sweep's own searcher (``sweep.tune.searcher.ResNetXSearcher``, the object
 Ray Tune drives in a real sweep: budgets, de-duplication and seeds included), and every proposed
 network is really trained on digits, in this process, one trial at a time. A network proposed
 by both methods (same config hash) is trained once and its result shared, which keeps the
@@ -27,10 +27,10 @@ import torch
 from reports.hypervolume import hypervolume
 from reports.pareto import parse_objectives
 from search_spaces import load_space
-from sweep.experiment import ExperimentConfig
-from sweep.overrides import apply_sets, merge
-from sweep.searcher import ResNetXSearcher, make_proposer
-from sweep.training import train
+from sweep.config.experiment import ExperimentConfig
+from sweep.config.overrides import apply_sets, merge
+from sweep.training.loop import train
+from sweep.tune.searcher import ResNetXSearcher, make_proposer
 
 OBJECTIVES = parse_objectives("val_acc:max,params:min")
 
@@ -74,7 +74,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     space = load_space(args.space)
     overrides = apply_sets({}, ["train.num_threads=" + str(os.cpu_count() or 1), *args.sets])
-    from sweep.data import load_dataset
+    from sweep.data.load import load_dataset
 
     sample = ExperimentConfig(**merge(space.sample(__import__("random").Random(0)), overrides))
     data = load_dataset(sample.data)

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from reports import schema
-from sweep.runner import run_sweep
-from sweep.settings import SweepSettings
-from sweep.tracking import sqlite_uri
+from sweep.config.paths import sqlite_uri
+from sweep.config.settings import SweepSettings
+from sweep.tune.runner import run_sweep
 
 SPACE = Path(__file__).resolve().parent / "spaces" / "overhead.yaml"
 

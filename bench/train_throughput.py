@@ -1,4 +1,4 @@
-"""Training throughput: ``sweep.training.train`` vs a plain PyTorch loop with a torchvision DataLoader.
+"""Training throughput: ``sweep.training.loop.train`` vs a plain PyTorch loop with a torchvision DataLoader.
 
 Same model, same data, same batch size, same optimizer and loss, in one process, alternating
 (ours, then each baseline; the order flips every round), several rounds; the figure is the
@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from resnetx import build_model
-from sweep.data import DatasetBundle, load_dataset
-from sweep.experiment import ExperimentConfig, load_experiment
-from sweep.training import amp_dtype, make_optimizer, resolve_device, seed_everything, train
+from sweep.config.experiment import ExperimentConfig, load_experiment
+from sweep.data.load import DatasetBundle, load_dataset
+from sweep.training.loop import amp_dtype, make_optimizer, resolve_device, seed_everything, setup_torch, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ class ArrayImages(Dataset):
 def baseline_loader(data: DatasetBundle, batch_size: int, workers: int, pin: bool) -> DataLoader:
     import torchvision.transforms as T
 
-    from sweep.augment import default_padding
+    from sweep.data.augment import default_padding
 
     steps = [T.RandomCrop(data.image_size, padding=default_padding(data.image_size))]
     if data.hflip:
@@ -96,6 +96,7 @@ def baseline_images_per_s(cfg: ExperimentConfig, data: DatasetBundle, workers: i
 
 
 def ours_images_per_s(cfg: ExperimentConfig, data: DatasetBundle) -> float:
+    setup_torch(cfg.train)
     result = train(cfg, data=data)
     rates = [h["images_per_s"] for h in result.history]
     return statistics.median(rates[1:] or rates)

@@ -2,7 +2,7 @@
 
 A report may run while a sweep is still writing to the same SQLite store, and a sweep's
 writers share it too. It lives here because dependencies point one way (sweep -> reports):
-``sweep.tracking.with_retry`` is this ``retry``.
+``sweep.tracking.store.with_retry`` is this ``retry``.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class SweepRuns:
 def parse_param(text: str) -> Any:
     """Type a logged param back: ``"2"`` -> 2, ``"0.1"`` -> 0.1, ``"True"`` -> True, ``"[2, 2]"`` -> [2, 2].
 
-    MLflow stores params as strings (``sweep.tracking`` writes ``str(value)``, lists as
+    MLflow stores params as strings (``sweep.tracking.store`` writes ``str(value)``, lists as
     ``[a, b]`` and None as ``null``). Plain YAML would also turn ``"yes"`` into True and leave
     ``"1e-05"`` a string, so the scalar cases are decided here and YAML only parses lists.
     """
@@ -209,9 +209,13 @@ def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str
     client = mlflow_client(tracking_uri)
     experiment_id = find_experiment(client, experiment, tracking_uri)
     if sweep_run_id:
+        from mlflow.exceptions import MlflowException
+
         try:
             run = retry(lambda: client.get_run(sweep_run_id))
-        except Exception:
+        except MlflowException as exc:  # only "not found" means no such run; a store error stays an error
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
             raise ConfigError("--sweep", sweep_run_id, f"no such run in {tracking_uri}") from None
         if run.info.experiment_id != experiment_id or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_SWEEP:
             raise ConfigError("--sweep", sweep_run_id, f"is not a sweep (role=sweep) run of experiment {experiment!r}")

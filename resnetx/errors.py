@@ -48,4 +48,4 @@ def one_line(exc: ValidationError, prefix: str = "") -> ConfigError:
     value = err.get("input")
     if err.get("type") == "missing":
         value = None
-    return ConfigError(_loc(prefix, tuple(err.get("loc", ()))), value, _allowed(err))
+    return ConfigError(_loc(prefix, tuple(err.get("loc", ()))), value, _allowed(dict(err)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from resnetx.config import ResNetXConfig
 from resnetx.heads import ClassifierHead
 from resnetx.registry import SHORTCUTS, STEMS, UNITS
+from resnetx.units import Unit
 
 
 class ResNetX(nn.Module):
@@ -58,7 +59,7 @@ class ResNetX(nn.Module):
                 nn.init.zeros_(m.bias)
         if self.config.zero_init_last:
             for unit in self.units:
-                nn.init.zeros_(unit.last_norm().weight)
+                nn.init.zeros_(cast(Unit, unit).last_norm().weight)
 
     def forward_features(self, x: Tensor) -> Tensor:
         slots = self._slots

@@ -125,7 +125,9 @@ def load_torchvision_weights(
 
     ``freeze``: ``none`` trains everything; ``backbone`` freezes every loaded parameter
     except the classifier, so fresh shortcut projections and the head still learn; ``all``
-    freezes every parameter (the seed's feature-extraction setting).
+    freezes the whole network but its classifier head, loaded or not (the seed's
+    feature-extraction setting: a pretrained network, only the new head trains). Frozen batch
+    norms must also stay in eval mode while training (``sweep.training.loop`` keeps them so).
     """
     if freeze not in FREEZE_MODES:
         raise ConfigError("freeze", freeze, f"must be one of {', '.join(FREEZE_MODES)}")
@@ -161,6 +163,6 @@ def _feeding_conv(key: str) -> str | None:
 def _apply_freeze(model: ResNetX, freeze: Freeze, loaded: set[str]) -> None:
     for name, param in model.named_parameters():
         if freeze == "all":
-            param.requires_grad_(False)
+            param.requires_grad_(name.startswith("head."))
         elif freeze == "backbone":
             param.requires_grad_(not (name in loaded and not name.startswith("head.")))

@@ -25,7 +25,7 @@ from search_spaces.expressions import DERIVED
 from search_spaces.params import Choice, Constant, Grid, Match, Param, Split, parse_param
 
 MODEL_FIELDS: tuple[str, ...] = tuple(ResNetXConfig.model_fields)
-# The fields of sweep.experiment.DataConfig / TrainConfig (search_spaces may not import sweep).
+# The fields of sweep.config.experiment.DataConfig / TrainConfig (search_spaces may not import sweep).
 DATA_FIELDS: tuple[str, ...] = ("name", "root", "download", "val_fraction", "split_seed", "image_size", "augment",
                                 "subset")
 TRAIN_FIELDS: tuple[str, ...] = (

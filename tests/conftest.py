@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import register_standin
+
+register_standin()  # --trainable synthetic for the in-process sweep tests (never in the shipped CLI)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from reports import schema
-from sweep.tracking import sqlite_uri
+from sweep.config.paths import sqlite_uri
 
 # Small, real trainings: 2 epochs on 400 digits images.
 FAST = ["--set", "train.epochs=2", "--set", "data.subset=400"]

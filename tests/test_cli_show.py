@@ -39,7 +39,7 @@ def test_show_builtin_prints_plan_params_and_flops(capsys):
 
 def test_show_folded_builtin(capsys):
     data = show_json(capsys, "resnet50-fold3")
-    assert data["config"]["fold"] == 3 and data["params"] == 30_978_088
+    assert data["config"]["fold"] == 3 and data["params"] == resnet50_fold3_params_from_torchvision()
     assert [row["pred"] for row in data["plan"]] == [get_pred(i, 3, 3, 16) for i in range(1, 17)]
     assert sum(row["shortcut"] != "identity" for row in data["plan"]) == 10
 
@@ -128,7 +128,7 @@ def test_console_script_in_a_real_process(tmp_path: Path):
 def test_show_of_an_experiment_file_counts_the_network_that_trains(capsys):
     """in_channels/num_classes left to the dataset are filled from it, and FLOPs use its image size."""
     from resnetx import count_params
-    from sweep.experiment import load_experiment
+    from sweep.config.experiment import load_experiment
 
     path = str(Path(__file__).resolve().parents[1] / "examples" / "digits-tiny.yaml")
     assert main(["show", path, "--json"]) == 0
@@ -136,3 +136,21 @@ def test_show_of_an_experiment_file_counts_the_network_that_trains(capsys):
     trained = load_experiment(path).model
     assert shown["params"] == count_params(trained) and shown["input_size"] == [1, 16, 16]
     assert shown["config"]["in_channels"] == 1 and shown["config"]["num_classes"] == 10
+
+
+def resnet50_fold3_params_from_torchvision() -> int:
+    """torchvision's ResNet-50, minus its 4 downsample projections, plus a 1x1 conv + BN projection
+    for every node whose folded shortcut source (the seed's get_pred, fold 3 over nodes 3..16)
+    differs in channels or resolution: 30,978,088, from torchvision's count and shapes alone."""
+    import torchvision
+
+    tv = torchvision.models.resnet50()
+    total = sum(p.numel() for p in tv.parameters())
+    total -= sum(p.numel() for name, p in tv.named_parameters() if ".downsample." in name)
+    stage_of = [0] + [i for i, n in enumerate((3, 4, 6, 3)) for _ in range(n)]  # stem at stage 0's resolution
+    channels = [64] + [256 * 2 ** stage_of[node] for node in range(1, 17)]
+    for node in range(1, 17):
+        source = get_pred(node, 3, 3, 16)
+        if channels[source] != channels[node] or stage_of[source] != stage_of[node]:
+            total += channels[source] * channels[node] + 2 * channels[node]
+    return total

@@ -9,10 +9,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from reports import schema
-from sweep.checkpoint import CHECKPOINT_FILE
 from sweep.cli import main
-from sweep.experiment import ExperimentConfig, load_experiment
-from sweep.tracking import sqlite_uri
+from sweep.config.experiment import ExperimentConfig, load_experiment
+from sweep.config.paths import sqlite_uri
+from sweep.training.checkpoint import CHECKPOINT_FILE
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "digits-tiny.yaml")
 QUICK = ["--set", "data.subset=64", "--set", "data.image_size=12", "--set", "model.num_nodes=[1,1]",

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from resnetx.errors import ConfigError
-from sweep.augment import BatchAugment, normalizer, to_input
-from sweep.data import DATASETS, dataset_meta, load_dataset
-from sweep.experiment import DataConfig, ExperimentConfig
+from sweep.config.datasets import DATASETS, dataset_meta
+from sweep.config.experiment import DataConfig, ExperimentConfig
+from sweep.data.augment import BatchAugment, normalizer, to_input
+from sweep.data.load import load_dataset
 
 
 def test_registry_metadata_needs_no_data():

@@ -13,7 +13,7 @@ from reports import schema
 from reports.export import Selection, export_configs
 from resnetx.errors import ConfigError
 from sweep.cli import main as cli_main
-from sweep.experiment import ExperimentConfig
+from sweep.config.experiment import ExperimentConfig
 
 try:
     from test_reports import TRIALS, expected_front, shared_store

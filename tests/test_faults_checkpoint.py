@@ -1,6 +1,6 @@
 """A full disk under the checkpoint folder, for real: the write fails, the last checkpoint survives.
 
-``sweep.checkpoint.save_checkpoint`` writes a temporary file and ``os.replace``-s it, so the
+``sweep.training.checkpoint.save_checkpoint`` writes a temporary file and ``os.replace``-s it, so the
 old ``checkpoint.pt`` must stay intact and loadable (``torch.load(weights_only=True)``) when the
 new one does not fit, and a real training run that hits the full disk must fail loudly with
 ``OSError`` (retried by Tune as a transient fault) rather than write a truncated checkpoint.
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweep.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from sweep.experiment import ExperimentConfig
-from sweep.training import train
+from sweep.config.experiment import ExperimentConfig
+from sweep.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from sweep.training.loop import train
 from tests.test_faults_common import tiny_filesystem
 
 pytestmark = pytest.mark.faults

@@ -38,7 +38,7 @@ def fresh_runs_dir(folder: Path) -> Path:
     if "db" not in _TEMPLATE:
         from mlflow.tracking import MlflowClient
 
-        from sweep.tracking import sqlite_uri
+        from sweep.config.paths import sqlite_uri
 
         template = Path(tempfile.mkdtemp(prefix="resnetx-template-store-"))
         MlflowClient(sqlite_uri(template)).search_experiments()  # runs the migrations
@@ -79,7 +79,7 @@ def standin_env(**options: Any) -> dict[str, str]:
 
 def sweep_process(runs_dir: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """``resnetx sweep`` in its own session (so the test can kill it, and all it started, for real)."""
-    cmd = [sys.executable, "-m", "sweep.cli", "sweep", "--runs-dir", str(runs_dir), *args]
+    cmd = [sys.executable, "-m", "tests.support.cli", "sweep", "--runs-dir", str(runs_dir), *args]
     return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -241,8 +241,10 @@ def build_sweep_store(folder: Path, trials: int = 6) -> dict[str, Any]:
     from reports import schema
     from resnetx import count_params
     from search_spaces import load_space
-    from sweep.experiment import ExperimentConfig
-    from sweep.tracking import RunLogger, flatten, prepare_store, sqlite_uri
+    from sweep.config.experiment import ExperimentConfig
+    from sweep.config.overrides import flatten
+    from sweep.config.paths import sqlite_uri
+    from sweep.tracking.store import RunLogger, prepare_store
 
     fresh_runs_dir(folder)
     uri = sqlite_uri(folder)

@@ -1,4 +1,4 @@
-"""Load on tracking: 16 writer processes x 1,000 metrics into one sqlite store, through sweep.tracking.
+"""Load on tracking: 16 writer processes x 1,000 metrics into one sqlite store, through sweep.tracking.store.
 
 Processes, not threads: SQLite locks between processes are what a Ray cluster's trials and a
 driver would contend for. The writers are forked from one server process that imported MLflow
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sweep.tracking import prepare_store, sqlite_uri
+from sweep.tracking.store import prepare_store, sqlite_uri
 from tests.test_faults_common import fresh_runs_dir
 
 pytestmark = pytest.mark.faults
@@ -29,7 +29,7 @@ WRITERS, METRICS, FLUSH_EVERY = 16, 1000, 10
 def _write(uri: str, experiment_id: str, index: int, barrier: Any, results: Any) -> None:
     """One writer process: any exception (a lock error that outlived the retries) is sent back whole."""
     try:
-        from sweep.tracking import RunLogger
+        from sweep.tracking.store import RunLogger
 
         run = RunLogger.start(uri, experiment_id, name=f"writer-{index}", tags={"role": "load"})
         run.log_params({"writer": index})
@@ -52,7 +52,7 @@ def test_sixteen_writers_lose_nothing_and_never_fail_on_a_lock(tmp_path: Path):
     uri = sqlite_uri(runs_dir)
     experiment_id = prepare_store(uri, "load")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["sweep.tracking", "tests.test_faults_tracking"])
+    context.set_forkserver_preload(["sweep.tracking.store", "tests.test_faults_tracking"])
     barrier, results = context.Barrier(WRITERS + 1), context.Queue()
     writers = [context.Process(target=_write, args=(uri, experiment_id, i, barrier, results)) for i in range(WRITERS)]
     for writer in writers:

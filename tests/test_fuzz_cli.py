@@ -2,7 +2,7 @@
 
 ``show``, ``spaces``, ``report`` and ``export`` run in full (in-process, through
 ``sweep.cli.main``) on random argv: real files, a real MLflow store (one sweep with finished,
-failed and diverged trials, written through sweep.tracking), random options. ``sweep``, ``train`` and ``ui`` are
+failed and diverged trials, written through sweep.tracking.store), random options. ``sweep``, ``train`` and ``ui`` are
 fuzzed only as deep as they go before starting Ray, a training or a server: argument parsing,
 ``SweepSettings`` and the sweep plan (space, objectives, ``--set``), the experiment config.
 
@@ -190,12 +190,12 @@ def _parse_and_validate(argv: list[str]) -> tuple[int, str, str]:
         try:
             args = build_parser().parse_args(argv)
             if args.command == "sweep":
-                from sweep.commands.sweep import settings_from_args
-                from sweep.runner import plan_sweep
+                from sweep.cli.sweep import settings_from_args
+                from sweep.tune.runner import plan_sweep
 
                 plan_sweep(settings_from_args(args))
             elif args.command == "train":
-                from sweep.experiment import load_experiment
+                from sweep.config.experiment import load_experiment
 
                 load_experiment(args.config, args.sets)
         except SystemExit as exc:

@@ -99,7 +99,7 @@ def test_model_config_is_valid_or_one_line(fields: dict[str, Any]) -> None:
                             "image_size", "val_fraction", "warmup_epochs", "momentum", "freeze", "weights"]),
                            st.one_of(wild, small_nodes), max_size=4)), max_size=4))
 def test_experiment_config_is_valid_or_one_line(raw: dict[str, Any]) -> None:
-    from sweep.experiment import ExperimentConfig
+    from sweep.config.experiment import ExperimentConfig
 
     try:
         config = ExperimentConfig(**raw)
@@ -158,7 +158,7 @@ def _sample_and_build(space: Any) -> None:
     space with ``train.lr: null`` loads and fails on its first sample; ``resnetx sweep`` checks
     one sample before Ray starts, so the user still gets one line.)
     """
-    from sweep.experiment import ExperimentConfig
+    from sweep.config.experiment import ExperimentConfig
 
     point = space.sample(random.Random(0))
     ExperimentConfig(**point)

@@ -216,9 +216,12 @@ def test_freeze_modes():
     load_torchvision_weights(model, state, freeze="backbone")
     assert model.head.fc.weight.requires_grad and not model.units[0].conv1.weight.requires_grad
 
+    # "all" is the seed's feature extraction: the whole pretrained network frozen, only the head
+    # trains -- fresh shortcut projections included in the frozen part.
     model = build_model("resnet18-fold2", num_classes=10)
     load_torchvision_weights(model, state, freeze="all")
-    assert not any(p.requires_grad for p in model.parameters())
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"head.fc.weight", "head.fc.bias"}
 
     with pytest.raises(ConfigError, match=r"^freeze: got 'some'; must be one of none, backbone, all"):
         load_torchvision_weights(model, state, freeze="some")  # type: ignore[arg-type]

@@ -24,7 +24,9 @@ from reports.report import build_report
 from reports.runs import load_sweep, parse_param
 from resnetx.errors import ConfigError
 from sweep.cli import main as cli_main
-from sweep.tracking import RunLogger, flatten, prepare_store, sqlite_uri
+from sweep.config.overrides import flatten
+from sweep.config.paths import sqlite_uri
+from sweep.tracking.store import RunLogger, prepare_store
 
 # name, model overrides, seed, weights, status, final val_acc (None: no metrics at all)
 TRIALS: list[tuple[str, dict[str, Any], int, str | None, str, float | None]] = [
@@ -46,7 +48,7 @@ UNRANKABLE = [t[0] for t in TRIALS if t[4] not in schema.RANKABLE_STATUSES]
 def experiment_config(model_overrides: dict[str, Any], seed: int, weights: str | None) -> dict[str, Any]:
     """A full, validated experiment config as a sweep logs it (channels and classes from the dataset)."""
     from resnetx import builtin_config
-    from sweep.experiment import ExperimentConfig
+    from sweep.config.experiment import ExperimentConfig
 
     model = builtin_config("tiny").replace(**model_overrides).to_dict()
     model.pop("in_channels"), model.pop("num_classes")

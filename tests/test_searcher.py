@@ -10,8 +10,8 @@ from ray.tune.search import Searcher
 
 from reports.pareto import parse_objectives
 from search_spaces import load_space, parse_space_text
-from sweep.searcher import ResNetXSearcher, make_proposer, objective_values
-from sweep.seeding import derive_seed
+from sweep.training.seeding import derive_seed
+from sweep.tune.searcher import ResNetXSearcher, make_proposer, objective_values
 
 OBJECTIVES = parse_objectives("val_acc:max,params:min")
 TINY = """

@@ -1,7 +1,7 @@
 """Untrusted files and dependencies: pickles refused, exports plain data, no vulnerable minimums.
 
 - A checkpoint or a ``.pth`` carrying a pickle payload (a ``__reduce__`` that would run code) is
-  refused in one line by ``sweep.checkpoint.load_checkpoint``, ``resnetx.load_torchvision_weights``
+  refused in one line by ``sweep.training.checkpoint.load_checkpoint``, ``resnetx.load_torchvision_weights``
   and ``resnetx train --resume`` — and the payload provably did not run (the same file, loaded
   without ``weights_only`` in a throw-away process, does run it).
 - What the project writes for people to read back (exports, ``--json`` output) is plain
@@ -31,8 +31,8 @@ from packaging.version import Version
 
 from resnetx import build_model, load_torchvision_weights
 from resnetx.errors import ConfigError
-from sweep.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from sweep.cli import main
+from sweep.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 pytestmark = pytest.mark.faults
 REPO = Path(__file__).resolve().parents[1]

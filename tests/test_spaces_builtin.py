@@ -145,9 +145,36 @@ def test_imagenet_transfer_matches_weights_to_backbone():
     assert space.data_is_constant() and grid[0]["data"]["name"] == "imagefolder"
 
 
+def _distinct_wirings(totals, folds, min_per_stage) -> int:
+    """Brute force: every (split of the total depth over 3 stages, fold, start_id, end_id), wired by
+    the seed's pred rule (DESIGN.md §2, re-typed here), counted once per distinct (split, preds)."""
+    def pred(node, fold, start, end):
+        if fold == 1 or node < start or node > end:
+            return node - 1
+        return node - 2 * (1 + (node - 1 - (start - fold)) % (fold - 1))
+
+    seen = set()
+    for fold in folds:
+        low = min_per_stage(fold)
+        for n in totals:
+            for a in range(low, n + 1):
+                for b in range(low, n - a + 1):
+                    if n - a - b < low:
+                        continue
+                    for start in range(fold, n):
+                        for end in range(start + 1, n + 1):
+                            seen.add(((a, b, n - a - b), tuple(pred(i, fold, start, end) for i in range(1, n + 1))))
+    return len(seen)
+
+
 def test_counts_of_the_random_spaces():
-    assert load_space("quick").count_distinct() == 33744
-    assert load_space("cifar10-pareto").count_distinct() == 8360960
+    # quick: (unit, its bottle_scale) x base = 4 x 3 networks per wiring, all widths distinct
+    assert load_space("quick").count_distinct() == 12 * _distinct_wirings(range(4, 10), (1, 2, 3), lambda f: 1)
+    # cifar10-pareto: unit x bottle_scale x base x shortcut = 5 x 4 x 4 x 2 per wiring (every choice
+    # changes some tensor's shape or type: widths int(base*2**i*bs) are distinct, and every network
+    # projects at least at the stage boundaries, so the shortcut kind always shows)
+    wirings = _distinct_wirings(range(6, 19), (1, 2, 3, 4), lambda f: max(1, 2 * (f - 1)))
+    assert load_space("cifar10-pareto").count_distinct() == 160 * wirings
 
 
 def test_spaces_pickle():

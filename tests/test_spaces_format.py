@@ -146,14 +146,14 @@ def test_infeasible_budget_is_a_clear_error():
 
 def test_known_keys_follow_the_experiment_config():
     """search_spaces may not import sweep, so it keeps its own lists; they must not drift."""
-    from sweep.experiment import DataConfig, TrainConfig
+    from sweep.config.experiment import DataConfig, TrainConfig
 
     assert set(DATA_FIELDS) == set(DataConfig.model_fields)
     assert set(TRAIN_FIELDS) == set(TrainConfig.model_fields)
 
 
 def test_samples_pass_the_experiment_config():
-    from sweep.experiment import ExperimentConfig
+    from sweep.config.experiment import ExperimentConfig
 
     for name in ("quick", "cifar10-pareto", "fold-ablation"):
         space = load_space(name)

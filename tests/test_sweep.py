@@ -15,7 +15,7 @@ import yaml
 
 from reports import schema
 from sweep.cli import main
-from sweep.experiment import ExperimentConfig
+from sweep.config.experiment import ExperimentConfig
 from tests.sweep_helpers import FAST, all_runs, client_for, split_runs, wait_for
 
 pytestmark = pytest.mark.slow

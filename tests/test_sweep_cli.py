@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sweep.cli import main
-from sweep.overrides import apply_sets, parse_set
+from sweep.config.overrides import apply_sets, parse_set
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_gpu_fractions_and_impossible_requests(monkeypatch):
     import ray
 
     from resnetx.errors import ConfigError
-    from sweep.cluster import cluster_slots
+    from sweep.tune.cluster import cluster_slots
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
     assert cluster_slots(1, 0.2) == 5 and cluster_slots(1, 0.25) == 4 and cluster_slots(3, 0) == 5

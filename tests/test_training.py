@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from reports.schema import EPOCH_METRICS, FINAL_METRICS
+from resnetx import build_model
 from resnetx.errors import ConfigError
-from sweep.checkpoint import CHECKPOINT_FILE
-from sweep.data import load_dataset
-from sweep.experiment import ExperimentConfig, TrainConfig, load_experiment
-from sweep.training import EPOCH_KEYS, lr_at, train
+from sweep.config.experiment import ExperimentConfig, TrainConfig, load_experiment
+from sweep.data.load import load_dataset
+from sweep.training.checkpoint import CHECKPOINT_FILE
+from sweep.training.loop import EPOCH_KEYS, lr_at, seed_everything, train
 
 SMALL_MODEL = {"num_nodes": [1, 1], "unit": "basic", "stem": "cifar", "stem_width": 8, "base": 8, "bottle_scale": 1.0}
 
@@ -171,10 +172,21 @@ def test_option_paths_run_on_cpu(data):
     assert all(math.isfinite(h["train_loss"]) for h in result.history)
 
 
-def test_torchvision_warm_start_with_frozen_backbone(tmp_path):
+def _torchvision_source_with_statistics():
+    """torchvision's resnet18 with non-trivial BN running statistics (a fresh one has mean 0, var 1)."""
     import torchvision
 
     source = torchvision.models.resnet18()
+    generator = torch.Generator().manual_seed(0)
+    for module in source.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator))
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return source
+
+
+def test_torchvision_warm_start_with_frozen_backbone(tmp_path):
+    source = _torchvision_source_with_statistics()
     torch.save(source.state_dict(), tmp_path / "r18.pth")
     cfg = ExperimentConfig(model={"num_nodes": [2, 2, 2, 2], "unit": "basic", "bottle_scale": 1.0},
                            data={"subset": 32, "image_size": 16, "augment": False},
@@ -184,8 +196,23 @@ def test_torchvision_warm_start_with_frozen_backbone(tmp_path):
     assert result.info["warm_start"].startswith("loaded ")
     weights = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["model"]
     # A frozen, loaded tensor is still torchvision's; the fresh classifier (10 classes) has trained.
-    assert torch.equal(weights["units.0.conv1.weight"], source.state_dict()["layer1.0.conv1.weight"])
+    theirs = source.state_dict()
+    assert torch.equal(weights["units.0.conv1.weight"], theirs["layer1.0.conv1.weight"])
+    # Frozen batch norms keep the loaded statistics bit for bit (they were drifting in train mode).
+    from resnetx.pretrained import torchvision_key_map
+
+    loaded = set(load_torchvision_weights_report(cfg, tmp_path / "r18.pth").loaded)
+    frozen_norm_buffers = [(ours, tv) for tv, ours in torchvision_key_map(build_model(cfg.model)).items()
+                           if ours.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")
+                           and ours in loaded and not ours.startswith("head.")]
+    assert len(frozen_norm_buffers) > 40
+    for ours, tv in frozen_norm_buffers:
+        assert torch.equal(weights[ours], theirs[tv]), ours
+    # The head has trained: compare against its initial values (same seed, same build, same fresh init).
+    seed_everything(cfg.train.seed)
+    initial = build_model(cfg.model).state_dict()
     assert weights["head.fc.weight"].shape == (10, 512)
+    assert not torch.equal(weights["head.fc.weight"], initial["head.fc.weight"])
     with pytest.raises(ConfigError, match=r"^train\.weights: got"):
         train(cfg.replace(train={**cfg.train.to_dict(), "weights": str(tmp_path / "none.pth")}),
               data=load_dataset(cfg.data))
@@ -205,3 +232,74 @@ def test_torchvision_weights_on_a_unit_torchvision_lacks_are_refused_at_validati
     with pytest.raises(ConfigError, match=r"^train.weights: got 'ResNet18_Weights.IMAGENET1K_V1'; .*'mbconv'"):
         ExperimentConfig(model={"unit": "mbconv", "stem": "cifar", "bottle_scale": 0.5},
                          train={"weights": "ResNet18_Weights.IMAGENET1K_V1"})
+
+
+def test_freeze_all_trains_only_the_head(tmp_path):
+    """``freeze: all`` used to validate and then refuse to train ("leaves no parameter to train")."""
+    source = _torchvision_source_with_statistics()
+    torch.save(source.state_dict(), tmp_path / "r18.pth")
+    cfg = ExperimentConfig(model={"num_nodes": [2, 2, 2, 2], "unit": "basic", "bottle_scale": 1.0, "fold": 2,
+                                  "start_id": 2, "end_id": 7},
+                           data={"subset": 32, "image_size": 16, "augment": False},
+                           train={"epochs": 1, "batch_size": 16, "device": "cpu",
+                                  "weights": str(tmp_path / "r18.pth"), "freeze": "all"})
+    result = train(cfg, data=load_dataset(cfg.data), checkpoint_dir=tmp_path)
+    assert result.status == "finished"
+    weights = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["model"]
+    from resnetx import load_torchvision_weights
+
+    seed_everything(cfg.train.seed)
+    start = build_model(cfg.model)  # what training started from: same seed, same build, same load
+    report = load_torchvision_weights(start, str(tmp_path / "r18.pth"))
+    start_state = start.state_dict()
+    assert any(k.startswith("shortcuts.") for k in report.fresh)  # fresh projections exist, and stay frozen
+    outside_head = [k for k in weights if not k.startswith("head.")]
+    assert all(torch.equal(weights[k], start_state[k]) for k in outside_head)  # BN statistics included
+    assert not torch.equal(weights["head.fc.weight"], start_state["head.fc.weight"])
+
+
+def load_torchvision_weights_report(cfg, path):
+    from resnetx import load_torchvision_weights
+
+    return load_torchvision_weights(build_model(cfg.model), str(path))
+
+
+def _small_cfg(**train):
+    return ExperimentConfig(model={"num_nodes": [1, 1], "base": 8, "unit": "basic", "stem": "cifar",
+                                   "bottle_scale": 1.0},
+                            data={"subset": 64, "image_size": 8, "augment": False},
+                            train={"epochs": 2, "batch_size": 32, "device": "cpu", **train})
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"lr": 0.05}, "train.lr 0.1 -> 0.05"),
+    ({"batch_size": 16}, "train.batch_size 32 -> 16"),
+    ({"epochs": 3}, "train.epochs 2 -> 3"),
+])
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, change, named):
+    cfg = _small_cfg()
+    data = load_dataset(cfg.data)
+    train(cfg, data=data, checkpoint_dir=tmp_path)
+    other = cfg.replace(train={**cfg.train.to_dict(), **change})
+    with pytest.raises(ConfigError, match=rf"^--resume: got '.*'; was written for another config: {named}"):
+        train(other, data=data, resume_from=tmp_path)
+
+
+def test_resume_refuses_another_subset(tmp_path):
+    cfg = _small_cfg()
+    train(cfg, data=load_dataset(cfg.data), checkpoint_dir=tmp_path)
+    other = cfg.replace(data={**cfg.data.to_dict(), "subset": 32})
+    with pytest.raises(ConfigError, match=r"data.subset 64 -> 32"):
+        train(other, data=load_dataset(other.data), resume_from=tmp_path)
+
+
+def test_resume_may_extend_epochs_when_asked(tmp_path):
+    cfg = _small_cfg()
+    data = load_dataset(cfg.data)
+    train(cfg, data=data, checkpoint_dir=tmp_path)
+    longer = cfg.replace(train={**cfg.train.to_dict(), "epochs": 3})
+    result = train(longer, data=data, resume_from=tmp_path, extend_epochs=True)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    shorter = cfg.replace(train={**cfg.train.to_dict(), "epochs": 1})
+    with pytest.raises(ConfigError, match=r"train.epochs 2 -> 1"):
+        train(shorter, data=data, resume_from=tmp_path, extend_epochs=True)

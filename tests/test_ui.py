@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from reports.report import build_report
-from sweep.commands.ui import free_port
+from sweep.cli.ui import free_port
 
 try:
     from test_reports import expected_front, shared_store

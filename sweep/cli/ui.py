@@ -1,0 +1,142 @@
+"""Serve the MLflow UI for the local store on 127.0.0.1 until Ctrl-C.
+
+Runs `mlflow server` on the runs folder's mlflow.db with light settings (one worker, no job
+execution: one small process instead of ~15), waits until it answers, prints the URL and
+stops it cleanly on Ctrl-C. Compare a sweep's trials there: filter tags.on_front = "true"
+after `resnetx report`, sort by metrics, select runs and press Compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from resnetx.errors import ConfigError
+
+HEALTH_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--runs-dir", default=None, metavar="DIR",
+                       help="runs folder holding mlflow.db (default: $RESNETX_RUNS_DIR or ./resnetx-runs)")
+    where.add_argument("--tracking-uri", default=None, metavar="URI",
+                       help="a database URI for the backend store (instead of --runs-dir)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default: 5000; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to bind (default: 127.0.0.1; other values expose the UI to the network)")
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def check_port(host: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError("--port", port, "must be in 1..65535 (or 0 for a free port)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError("--port", port, f"cannot be bound on {host} ({exc.strerror or exc})") from None
+
+
+def server_command(backend_uri: str, artifact_root: Path, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
+            "--default-artifact-root", artifact_root.resolve().as_uri(), "--host", host, "--port", str(port),
+            "--workers", "1"]
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"})
+    return env
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    """Poll ``/health`` until it answers OK; fail early if the server process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with code {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"mlflow server did not answer {url}/health within {timeout:.0f} s")
+
+
+def stop_server(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the server's own process group (it runs uvicorn as a child), then SIGKILL if it hangs."""
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)  # the group this command created (start_new_session)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def resolve_store(args: argparse.Namespace) -> tuple[str, Path]:
+    """(backend store URI, artifact root) for the local store; a missing store is a user error."""
+    from sweep.config.paths import runs_dir, sqlite_uri
+
+    if args.tracking_uri:
+        if args.tracking_uri.startswith(("http://", "https://", "databricks")):
+            raise ConfigError("--tracking-uri", args.tracking_uri, "is already a server: open it in a browser")
+        folder = runs_dir(args.runs_dir)
+        uri = args.tracking_uri
+    else:
+        folder = runs_dir(args.runs_dir)
+        uri = sqlite_uri(folder)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise ConfigError("--runs-dir", str(folder), "holds no MLflow store (mlflow.db); run `resnetx sweep` first")
+    return uri, folder / "artifacts"
+
+
+def run(args: argparse.Namespace) -> int:
+    uri, artifacts = resolve_store(args)
+    port = free_port(args.host) if args.port == 0 else args.port
+    check_port(args.host, port)
+    url = f"http://{args.host}:{port}"
+    process = subprocess.Popen(server_command(uri, artifacts, args.host, port), env=server_env(),
+                               start_new_session=True)  # Ctrl-C reaches us; we stop the server's group
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        print(f"starting the MLflow UI on {url} (store: {uri}) ...", flush=True)
+        wait_healthy(url, process)
+        print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: bound to {args.host}: anyone who can reach this machine can read the runs",
+                  file=sys.stderr, flush=True)
+        code = process.wait()
+        print(f"mlflow server exited with code {code}", file=sys.stderr, flush=True)
+        return 1 if code else 0
+    except KeyboardInterrupt:
+        print("stopping the MLflow UI ...", flush=True)
+        return 0
+    finally:
+        stop_server(process)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum, frame) -> None:  # SIGTERM stops the UI like Ctrl-C
+    raise KeyboardInterrupt

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``resnetx`` console script (registered in ``sweep.cli.COMMANDS``)."""

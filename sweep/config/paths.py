@@ -1,0 +1,54 @@
+"""Where a sweep keeps its files: the runs folder and the MLflow tracking URI derived from it.
+
+Plain path and string logic (no MLflow import), so training can find ``<runs_dir>/data`` and
+the CLI can print URIs without loading the tracking stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from resnetx.errors import ConfigError
+
+DEFAULT_RUNS_DIR = "resnetx-runs"
+DEFAULT_EXPERIMENT = "resnetx"
+# Stores MLflow 3 accepts (its file store is refused unless MLFLOW_ALLOW_FILE_STORE=true).
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
+def runs_dir(path: str | Path | None = None) -> Path:
+    """The folder holding ``mlflow.db``, ``artifacts/``, ``ray/``, ``reports/``, ``data/``."""
+    chosen = path or os.environ.get("RESNETX_RUNS_DIR") or DEFAULT_RUNS_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+def sqlite_uri(folder: str | Path) -> str:
+    return f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(tracking_uri: str | None, folder: str | Path | None) -> str:
+    """An explicit ``--tracking-uri`` wins; otherwise the sqlite store under the runs folder.
+
+    A URI without a store scheme (``mlruns``, ``./runs``, a typo) would reach MLflow as its
+    deprecated file store and fail deep inside it; it is refused here in one line.
+    """
+    if tracking_uri is None or tracking_uri == "":
+        return sqlite_uri(runs_dir(folder))
+    scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in tracking_uri else tracking_uri
+    allowed = (*TRACKING_SCHEMES, "file") if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true" \
+        else TRACKING_SCHEMES
+    if scheme not in allowed:
+        raise ConfigError("--tracking-uri", tracking_uri, "must be an MLflow store URI: sqlite:///PATH/mlflow.db, "
+                          "http(s)://HOST:PORT (a tracking server) or a database URI (postgresql://...)")
+    return tracking_uri
+
+
+def configure_environment() -> None:
+    """MLflow settings every writer and reader of our stores wants; called before a client is made.
+
+    Explicit (not done at import): telemetry off, and no progress bar on stderr for artifact
+    downloads (export reads config.yaml artifacts), so a command's stderr stays one line on errors.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

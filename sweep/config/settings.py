@@ -1,0 +1,62 @@
+"""``SweepSettings``: every option of ``resnetx sweep``, validated once before Ray starts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import StrictBool, StrictInt, model_validator
+
+from resnetx.config import StrictConfig
+from resnetx.errors import ConfigError
+
+SEARCHES = ("optuna", "random", "grid")
+SCHEDULERS = ("asha", "none")
+
+
+class SweepSettings(StrictConfig):
+    """Options of one sweep. Defaults run the ``quick`` space locally on offline ``digits``."""
+
+    space: str = "quick"
+    search: Literal["optuna", "random", "grid"] = "optuna"
+    objectives: str | None = None  # default: the space's objectives, else val_acc:max,params:min
+    scheduler: Literal["asha", "none"] = "none"
+    num_samples: StrictInt = 12
+    max_concurrent: StrictInt | None = None  # default: what the cluster's CPUs/GPUs allow
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    time_budget_s: float | None = None
+    trial_timeout_s: float | None = None
+    max_failures: StrictInt = 2
+    seed: StrictInt = 0
+    experiment: str = "resnetx"
+    name: str | None = None  # Tune experiment name; default sweep-<timestamp>
+    runs_dir: str | None = None
+    tracking_uri: str | None = None
+    storage_path: str | None = None
+    address: str | None = None
+    resume: StrictBool = False
+    sets: tuple[str, ...] = ()  # --set overrides applied to every trial config
+    report: StrictBool = True
+    trainable: Literal["resnetx", "synthetic"] = "resnetx"  # synthetic: sweep/standin.py (tests)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSettings:
+        if self.num_samples < 1:
+            raise ConfigError("num_samples", self.num_samples, "must be >= 1")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError("max_concurrent", self.max_concurrent, "must be >= 1")
+        if self.cpus_per_trial <= 0:
+            raise ConfigError("cpus_per_trial", self.cpus_per_trial, "must be > 0")
+        if self.gpus_per_trial < 0:
+            raise ConfigError("gpus_per_trial", self.gpus_per_trial, "must be >= 0 (0.25 shares a GPU)")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise ConfigError("gpus_per_trial", self.gpus_per_trial, "must be a fraction <= 1 or a whole number")
+        for field in ("time_budget_s", "trial_timeout_s"):
+            value = getattr(self, field)
+            if value is not None and value <= 0:
+                raise ConfigError(field, value, "must be > 0 seconds")
+        if self.max_failures < 0:
+            raise ConfigError("max_failures", self.max_failures, "must be >= 0")
+        if not self.experiment.strip():
+            raise ConfigError("experiment", self.experiment, "must be a non-empty name")
+        return self

@@ -1,0 +1,1 @@
+"""The data layer: dataset readers (``sources/``), loading into a :class:`DatasetBundle`, augmentation."""

@@ -1,6 +1,0 @@
-"""Raw dataset readers, one module per source. ``sweep.data`` is the public entry point.
-
-Each reader returns :class:`sweep.datasets.base.RawSplits` (uint8 NCHW arrays, int64 labels)
-and imports torch/torchvision/scikit-learn only when called, so the registry in
-``sweep.data`` stays cheap to import.
-"""

@@ -1,0 +1,145 @@
+"""MLflow tracking through ``MlflowClient`` (no fluent global state), safe for many writers.
+
+Why not the fluent API or Ray's ``MLflowLoggerCallback``: trials share processes (actor reuse)
+and threads, the callback logs Ray's own keys and keeps its run map in memory only (a resumed
+sweep would open duplicate runs), and SQLite takes one writer at a time. Here every write is
+batched, retried on ``database is locked``, and the store is created before any trial runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from reports.mlflow_io import retry as with_retry
+from sweep.config.paths import DEFAULT_EXPERIMENT, configure_environment, resolve_tracking_uri, runs_dir, sqlite_uri
+
+__all__ = ["DEFAULT_EXPERIMENT", "RunLogger", "configure_environment", "prepare_store", "resolve_tracking_uri",
+           "runs_dir", "sqlite_uri", "with_retry"]
+
+_MAX_BATCH_METRICS = 1000
+_MAX_BATCH_PARAMS = 100
+
+
+def _sqlite_path(tracking_uri: str) -> Path | None:
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///"))
+    return None
+
+
+def prepare_store(tracking_uri: str, experiment: str, artifact_root: str | Path | None = None) -> str:
+    """Create the store (once, under a file lock) and the experiment; return its id.
+
+    Call this on the driver before any trial starts: two processes creating a fresh SQLite
+    store at once race on its tables. WAL journaling lets readers (the UI, reports) proceed
+    while one trial writes.
+    """
+    configure_environment()
+    db = _sqlite_path(tracking_uri)
+    if db is None:
+        return _ensure_experiment(MlflowClient(tracking_uri), experiment, artifact_root)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / ".mlflow.db.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri)
+            root = artifact_root or db.parent / "artifacts" / experiment
+            experiment_id = _ensure_experiment(client, experiment, root)
+            with sqlite3.connect(db, timeout=30) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+            return experiment_id
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure_experiment(client: MlflowClient, name: str, artifact_root: str | Path | None) -> str:
+    found = with_retry(lambda: client.get_experiment_by_name(name))
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            with_retry(lambda: client.restore_experiment(found.experiment_id))
+        return found.experiment_id
+    location = None
+    if artifact_root is not None:
+        location = Path(artifact_root).resolve().as_uri() if "://" not in str(artifact_root) else str(artifact_root)
+    try:
+        return with_retry(lambda: client.create_experiment(name, artifact_location=location))
+    except Exception:  # created concurrently by someone else: use theirs
+        found = with_retry(lambda: client.get_experiment_by_name(name))
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class RunLogger:
+    """Buffered writer for one MLflow run. Metrics go out in batches; every write is retried."""
+
+    def __init__(self, client: MlflowClient, run_id: str, flush_every: int = 200) -> None:
+        self.client, self.run_id, self.flush_every = client, run_id, flush_every
+        self._pending: list[Metric] = []
+
+    @classmethod
+    def start(cls, tracking_uri: str, experiment_id: str, name: str | None = None,
+              tags: Mapping[str, str] | None = None, parent_run_id: str | None = None) -> RunLogger:
+        configure_environment()
+        client = MlflowClient(tracking_uri)
+        all_tags = {k: str(v) for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = with_retry(lambda: client.create_run(experiment_id, run_name=name, tags=all_tags))
+        return cls(client, run.info.run_id)
+
+    @classmethod
+    def attach(cls, tracking_uri: str, run_id: str) -> RunLogger:
+        """Re-attach to an existing run (a resumed trial keeps its one run)."""
+        client = MlflowClient(tracking_uri)
+        if with_retry(lambda: client.get_run(run_id)).info.status != "RUNNING":
+            with_retry(lambda: client.update_run(run_id, status="RUNNING"))
+        return cls(client, run_id)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, _param_value(v)) for k, v in params.items()]
+        for i in range(0, len(items), _MAX_BATCH_PARAMS):
+            chunk = items[i:i + _MAX_BATCH_PARAMS]
+            with_retry(lambda c=chunk: self.client.log_batch(self.run_id, params=c))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        chunk = [RunTag(k, str(v)) for k, v in tags.items()]
+        with_retry(lambda: self.client.log_batch(self.run_id, tags=chunk))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            self._pending.append(Metric(key, float(value), now, int(step)))
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            chunk, self._pending = self._pending[:_MAX_BATCH_METRICS], self._pending[_MAX_BATCH_METRICS:]
+            with_retry(lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        with_retry(lambda: self.client.log_text(self.run_id, text, artifact_file))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        with_retry(lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Flush and close the run: FINISHED, FAILED or KILLED (never left RUNNING)."""
+        self.flush()
+        with_retry(lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "null" if value is None else str(value)

@@ -1,0 +1,386 @@
+"""Train one experiment config: plain PyTorch, no Ray (the Ray trainable calls this).
+
+Why it is fast: the whole dataset lives on the training device as uint8 tensors; each step
+gathers a batch by index, crops/flips it with one gather (``sweep.data.augment``) and normalises it
+on the device. No DataLoader, no worker processes, no per-image Python. On CUDA the loop
+never waits for the GPU except to check for divergence every few steps and once per epoch.
+
+Contract (docs/architecture.md): after every epoch the metrics dict (keys :data:`EPOCH_KEYS`)
+is computed, the checkpoint is written (atomically, when a folder is given), then
+``on_epoch(metrics, checkpoint_dir_or_None)`` is called. NaN/inf loss stops training within
+the epoch: that epoch is reported with non-finite losses and ``val_acc = 0``, no checkpoint
+is written for it, and the result's status is ``"diverged"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from resnetx import build_model, count_flops, count_params, load_torchvision_weights, measure_latency
+from resnetx.errors import ConfigError
+from sweep.config.experiment import ExperimentConfig, TrainConfig
+from sweep.data.augment import BatchAugment, default_padding, normalizer, to_input
+from sweep.data.load import DatasetBundle, load_dataset
+from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
+
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "epoch_time_s", "images_per_s", "lr")
+STATUS_FINISHED, STATUS_DIVERGED = "finished", "diverged"
+EpochCallback = Callable[[dict[str, float], Path | None], None]
+
+
+@dataclass
+class TrainResult:
+    """``status`` is ``finished`` or ``diverged``; ``final`` uses reports.schema's FINAL_METRICS names."""
+
+    status: str
+    history: list[dict[str, float]]
+    final: dict[str, float]
+    checkpoint: Path | None = None  # the last checkpoint file written, if any
+    info: dict[str, Any] = field(default_factory=dict)  # device, precision, warm-start summary
+
+
+# -- pure pieces --------------------------------------------------------------------------
+def lr_at(cfg: TrainConfig, epochs_done: float) -> float:
+    """Learning rate after ``epochs_done`` (fractional) epochs: linear warm-up, then the schedule."""
+    if cfg.warmup_epochs > 0 and epochs_done < cfg.warmup_epochs:
+        return cfg.lr * epochs_done / cfg.warmup_epochs
+    span = cfg.epochs - cfg.warmup_epochs
+    progress = min(1.0, (epochs_done - cfg.warmup_epochs) / span) if span > 0 else 1.0
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "linear":
+        return cfg.lr * (1.0 - progress)
+    if cfg.schedule == "step":  # the classic ResNet decay: /10 at 50% and at 75% of training
+        return cfg.lr * 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+    return cfg.lr
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; asking for an absent device is a ConfigError."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device", spec, "CUDA is not available here; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError("train.device", spec, f"only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device", spec, "MPS is not available here; use cpu or auto")
+    return device
+
+
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """Mixed precision only on CUDA: bfloat16 where supported (no loss scaling), else float16."""
+    if device.type != "cuda" or cfg.amp is False:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+def check_bundle(cfg: ExperimentConfig, data: DatasetBundle) -> None:
+    """A bundle passed in must be the one this config describes."""
+    if data.num_classes != cfg.model.num_classes or data.in_channels != cfg.model.in_channels:
+        raise ConfigError("model.num_classes", cfg.model.num_classes,
+                          f"data has {data.num_classes} classes and {data.in_channels} channels "
+                          f"(model expects {cfg.model.num_classes} and {cfg.model.in_channels})")
+    if data.image_size != cfg.data.effective_image_size:
+        raise ConfigError("data.image_size", cfg.data.effective_image_size,
+                          f"the dataset passed in was loaded at {data.image_size}")
+    if cfg.train.evaluate_test and len(data.test_y) == 0:
+        raise ConfigError("train.evaluate_test", True, f"{data.name} here has no test split")
+
+
+def _device_tensor(array: np.ndarray, device: torch.device) -> Tensor:
+    with warnings.catch_warnings():  # arrays from Ray's object store are read-only; we never write
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array).to(device)
+
+
+def train_mode_keeping_frozen_norms(model: nn.Module) -> None:
+    """``model.train()``, then every batch norm whose affine parameters are frozen back to eval mode.
+
+    ``requires_grad=False`` stops the optimizer, not the running mean/variance updates that a
+    batch norm makes in training mode: a frozen backbone's loaded statistics would drift while
+    the head fine-tunes. Frozen norms therefore normalise with their loaded statistics, as
+    torchvision's detection backbones (``FrozenBatchNorm2d``) and timm's ``freeze_batch_norm_2d`` do.
+    """
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = [p for p in (module.weight, module.bias) if p is not None]
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
+def config_differences(old: ExperimentConfig, new: ExperimentConfig) -> dict[str, tuple[Any, Any]]:
+    """The canonical fields (``train.lr``, ``data.subset``, ...) whose values differ: {field: (old, new)}."""
+    from sweep.config.overrides import flatten
+
+    before, after = flatten(old.canonical()), flatten(new.canonical())
+    return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
+
+
+def check_resumable(state: dict[str, Any], cfg: ExperimentConfig, where: str, extend_epochs: bool) -> None:
+    """Refuse a checkpoint written for another config: the schedule would continue at the wrong point.
+
+    Only ``train.epochs`` may differ, and only when asked (``extend_epochs``): the run then
+    continues to the new length, its schedule stretched to it.
+    """
+    if state.get("model_hash") != cfg.model.canonical_hash():
+        raise ConfigError("--resume", where, f"was written for model {state.get('model_hash')}; "
+                          f"this config builds {cfg.model.canonical_hash()}")
+    if state.get("config_hash") in (None, cfg.config_hash()):
+        return
+    old = ExperimentConfig.from_yaml(state["config_yaml"]) if state.get("config_yaml") else None
+    diffs: dict[str, tuple[Any, Any]] = (config_differences(old, cfg) if old is not None
+                                         else {"config_hash": (state.get("config_hash"), cfg.config_hash())})
+    if extend_epochs and set(diffs) == {"train.epochs"} and diffs["train.epochs"][1] > int(state["epoch"]):
+        return
+    shown = ", ".join(f"{k} {a} -> {b}" for k, a, b in ((k, *v) for k, v in diffs.items()))
+    raise ConfigError("--resume", where, f"was written for another config: {shown} (only a longer train.epochs "
+                      "may continue, with --extend-epochs)")
+
+
+# -- the loop -----------------------------------------------------------------------------
+class _Loop:
+    """Model, optimizer, device-resident data and random stream of one training run."""
+
+    def __init__(self, cfg: ExperimentConfig, data: DatasetBundle, device: torch.device) -> None:
+        self.cfg, self.tc, self.device = cfg, cfg.train, device
+        seed_everything(self.tc.seed)
+        self.model = build_model(cfg.model)  # built on the CPU: the same initial weights on any device
+        self.warm_start = ""
+        if self.tc.weights:
+            try:
+                report = load_torchvision_weights(self.model, self.tc.weights, self.tc.freeze)
+            except ConfigError as exc:
+                raise ConfigError(f"train.{exc.field}", exc.value, exc.allowed) from None
+            self.warm_start = report.summary()
+        self.model.to(device)
+        if self.tc.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.runner: Callable[[Tensor], Tensor] = torch.compile(self.model) if self.tc.compile else self.model
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if not trainable:
+            raise ConfigError("train.freeze", self.tc.freeze, "leaves no parameter to train")
+        self.optimizer = make_optimizer(trainable, self.tc)
+        self.amp = amp_dtype(self.tc, device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(self.tc.seed)
+        self.train_x, self.train_y = _device_tensor(data.train_x, device), _device_tensor(data.train_y, device)
+        self.val_x, self.val_y = _device_tensor(data.val_x, device), _device_tensor(data.val_y, device)
+        self.test_x, self.test_y = _device_tensor(data.test_x, device), _device_tensor(data.test_y, device)
+        self.shift, self.scale = normalizer(data.mean, data.std, device)
+        self.augment = BatchAugment(default_padding(data.image_size), data.hflip) if cfg.data.augment else None
+        n, bs = len(self.train_y), self.tc.batch_size
+        # A last batch of one image would break batch norm; drop it rather than crash.
+        self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.step = 0
+        self.check_every = 1 if device.type == "cpu" else 25  # a CPU loss check costs nothing
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+
+    def _input(self, x: Tensor) -> Tensor:
+        return to_input(x, self.shift, self.scale, self.tc.channels_last)
+
+    def train_mode(self) -> None:
+        """Training mode, except for frozen batch norms (see :func:`train_mode_keeping_frozen_norms`)."""
+        train_mode_keeping_frozen_norms(self.model)
+
+    def train_epoch(self) -> tuple[float, int, float]:
+        """One pass over the training set: (mean loss, images seen, last lr). Stops early on NaN/inf."""
+        tc, n, bs = self.tc, len(self.train_y), self.tc.batch_size
+        self.train_mode()
+        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        seen, lr = 0, self.optimizer.param_groups[0]["lr"]
+        for i in range(self.steps_per_epoch):
+            idx = perm[i * bs:(i + 1) * bs]
+            x, y = self.train_x.index_select(0, idx), self.train_y.index_select(0, idx)
+            if self.augment is not None:
+                x = self.augment(x, self.generator)
+            lr = lr_at(tc, (self.step + 0.5) / self.steps_per_epoch)  # mid-step: no zero-lr step
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with self._autocast():
+                loss = F.cross_entropy(self.runner(self._input(x)), y, label_smoothing=tc.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+            if tc.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.step += 1
+            loss_sum += loss.detach().float() * len(idx)
+            seen += len(idx)
+            if (i + 1) % self.check_every == 0 and not math.isfinite(loss_sum.item()):
+                break
+        return loss_sum.item() / max(seen, 1), seen, lr
+
+    def evaluate(self, x_all: Tensor, y_all: Tensor) -> tuple[float, float]:
+        """(mean cross-entropy without label smoothing, accuracy) in eval mode."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        size = max(2 * self.tc.batch_size, 256)
+        with torch.no_grad(), self._autocast():
+            for start in range(0, len(y_all), size):
+                y = y_all[start:start + size]
+                logits = self.runner(self._input(x_all[start:start + size])).float()
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                correct += (logits.argmax(1) == y).sum()
+        self.train_mode()
+        n = max(len(y_all), 1)
+        return loss_sum.item() / n, correct.item() / n
+
+    def state(self, epoch: int, history: list[dict[str, float]]) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {"step": self.step, "steps_per_epoch": self.steps_per_epoch},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": capture_rng(self.generator),
+            "history": [dict(h) for h in history],
+            "config_hash": self.cfg.config_hash(),
+            "model_hash": self.cfg.model.canonical_hash(),
+            "config_yaml": self.cfg.to_yaml(),
+        }
+
+    def load(self, state: dict[str, Any], where: str, extend_epochs: bool = False) -> tuple[int, list[dict]]:
+        check_resumable(state, self.cfg, where, extend_epochs)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["scheduler"]["step"])
+        restore_rng(state["rng"], self.generator)
+        return int(state["epoch"]), [dict(h) for h in state["history"]]
+
+
+def setup_torch(tc: TrainConfig) -> torch.device:
+    """Process-wide torch settings for training with ``tc``; call once before :func:`train`.
+
+    Explicit, not inside ``train()``: they change every later computation of the process (the
+    thread count, cuDNN autotuning, TF32 matmuls on CUDA), which a library call must not do
+    behind its caller's back. ``resnetx train`` and the Ray trainable call it.
+    """
+    if tc.num_threads is not None:
+        torch.set_num_threads(tc.num_threads)
+    device = resolve_device(tc.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(
+    cfg: ExperimentConfig,
+    *,
+    data: DatasetBundle | None = None,
+    on_epoch: EpochCallback | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    extend_epochs: bool = False,
+) -> TrainResult:
+    """Train ``cfg`` (loading its dataset unless ``data`` is given) and return the result.
+
+    ``resume_from`` (a folder holding ``checkpoint.pt``, or the file) continues exactly where
+    that checkpoint stopped; ``checkpoint_dir`` receives ``checkpoint.pt`` every
+    ``train.checkpoint_every`` epochs and after the last one. A checkpoint of another config
+    is refused, naming the fields that differ; ``extend_epochs`` lets only ``train.epochs`` grow.
+    """
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    data = data if data is not None else load_dataset(cfg.data)
+    check_bundle(cfg, data)
+    loop = _Loop(cfg, data, device)
+    start_epoch, history = 0, list[dict[str, float]]()
+    if resume_from is not None:
+        start_epoch, history = loop.load(load_checkpoint(resume_from), str(resume_from), extend_epochs)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    last_file = checkpoint_path(resume_from) if resume_from is not None else None
+    status = STATUS_FINISHED
+    for epoch in range(start_epoch + 1, tc.epochs + 1):
+        _sync(device)
+        started = time.perf_counter()
+        train_loss, seen, lr = loop.train_epoch()
+        _sync(device)
+        train_time = time.perf_counter() - started
+        diverged = not math.isfinite(train_loss)
+        val_loss, val_acc = (math.nan, 0.0) if diverged else loop.evaluate(loop.val_x, loop.val_y)
+        metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc,
+                   "epoch_time_s": time.perf_counter() - started,
+                   "images_per_s": seen / train_time if train_time > 0 else 0.0, "lr": lr}
+        history.append(metrics)
+        written = None
+        if not diverged and folder is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
+            last_file = save_checkpoint(folder, loop.state(epoch, history))
+            written = folder
+        if on_epoch is not None:
+            on_epoch(dict(metrics), written)
+        if diverged:
+            status = STATUS_DIVERGED
+            break
+    final = _final_metrics(loop, data, history, test=tc.evaluate_test and status == STATUS_FINISHED)
+    info = {"device": str(device), "amp": str(loop.amp).removeprefix("torch.") if loop.amp else "off",
+            "warm_start": loop.warm_start, "data": data.summary()}
+    return TrainResult(status, history, final, last_file, info)
+
+
+def _final_metrics(loop: _Loop, data: DatasetBundle, history: list[dict[str, float]], test: bool) -> dict[str, float]:
+    """The once-per-run numbers (reports.schema.FINAL_METRICS): FLOPs are forward, 2 per multiply-add."""
+    accs = [h["val_acc"] for h in history]
+    final: dict[str, float] = {
+        "best_val_acc": max(accs, default=0.0),
+        "val_acc": accs[-1] if accs else 0.0,
+        "params": count_params(loop.model),
+        "flops": count_flops(loop.model, data.input_shape),
+        "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
+    }
+    if test:  # not for a diverged network: its predictions mean nothing
+        final["test_acc"] = loop.evaluate(loop.test_x, loop.test_y)[1]
+    final["latency_ms"] = measure_latency(loop.model, data.input_shape, batch_size=1, device=loop.device)
+    return final

@@ -1,0 +1,1 @@
+"""The Ray Tune layer: runner, trainable, searcher, schedulers, callbacks, progress, cluster set-up."""

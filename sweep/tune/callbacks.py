@@ -1,0 +1,239 @@
+"""Tune callback that mirrors every trial into one nested MLflow child run, written by the driver.
+
+Why on the driver: one writer per store (SQLite takes one writer at a time), trial nodes of a
+cluster need no access to the store, and the trial-to-run map lives in MLflow itself (tag
+``trial_id`` under the sweep's parent run), so a restored sweep re-attaches to the runs it
+already has instead of opening duplicates. Only our metrics are logged, never Ray's keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from reports import schema
+from resnetx.errors import ConfigError
+from sweep.config.experiment import ExperimentConfig
+from sweep.config.overrides import flatten
+from sweep.tracking.store import RunLogger, with_retry
+from sweep.tune.interrupts import interrupted, watch_sigint
+from sweep.tune.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
+
+EPOCH_KEYS = schema.EPOCH_METRICS
+FINAL_KEYS = (*schema.FINAL_METRICS, "params", "flops", "latency_ms")
+
+
+class MlflowTrialCallback(Callback):
+    """One MLflow child run per Tune trial, nested under the sweep's parent run."""
+
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str]) -> None:
+        self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
+        self.tags = tags
+        self._loggers: dict[str, RunLogger] = {}
+        self._logged_steps: dict[str, int] = {}
+        self._known: dict[str, tuple[str, str]] | None = None  # trial id or config hash -> (run id, status)
+        self._ended: set[str] = set()  # trials whose run this driver has closed
+
+    def __getstate__(self) -> dict:
+        """Tune pickles callbacks with the Tuner: keep settings, drop clients and caches."""
+        return {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
+                "parent_run_id": self.parent_run_id, "tags": self.tags, "_loggers": {}, "_logged_steps": {},
+                "_known": None, "_ended": set()}
+
+    # -- run bookkeeping ------------------------------------------------------------------
+    def _existing_runs(self) -> dict[str, tuple[str, str]]:
+        """Child runs of this sweep, by trial id and by config hash (read from MLflow once)."""
+        if self._known is None:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(self.tracking_uri)
+            query = f"tags.`{schema.TAG_PARENT}` = '{self.parent_run_id}'"
+            runs = with_retry(lambda: client.search_runs([self.experiment_id], filter_string=query,
+                                                         max_results=50000))
+            self._known = {}
+            for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+                entry = (run.info.run_id, run.info.status)
+                if run.data.tags.get(schema.TAG_CONFIG_HASH):
+                    self._known[f"hash:{run.data.tags[schema.TAG_CONFIG_HASH]}"] = entry
+                if schema.TAG_TRIAL_ID in run.data.tags:
+                    self._known[run.data.tags[schema.TAG_TRIAL_ID]] = entry
+        return self._known
+
+    def _find_run(self, trial: Trial) -> tuple[str, str] | None:
+        """The run of this trial: by trial id, else by config hash.
+
+        The config hash (the searcher's trial key, unique within a sweep) finds the run of a
+        trial that a killed driver started after its last saved state: the restored searcher
+        proposes it again under a new trial id, and it must continue that run, not open a second.
+        """
+        known = self._existing_runs()
+        found = known.get(trial.trial_id)
+        if found is None and trial.config.get("config_hash"):
+            found = known.get(f"hash:{trial.config['config_hash']}")
+        return found
+
+    def _attach(self, trial: Trial) -> None:
+        """Open or re-attach the trial's run when Tune starts or restores it.
+
+        A run that already ended FINISHED is left alone: Tune re-schedules a trial that finished
+        after the last state it saved before a driver was killed; the trial resumes from its
+        final checkpoint with nothing left to train, and its run must not be reopened or rewritten.
+        """
+        if trial.trial_id in self._loggers or trial.trial_id in self._ended:
+            return
+        found = self._find_run(trial)
+        if found is not None and found[1] == "FINISHED":
+            self._ended.add(trial.trial_id)
+            return
+        self._logger(trial)
+
+    def _logger(self, trial: Trial) -> RunLogger:
+        if trial.trial_id in self._loggers:
+            return self._loggers[trial.trial_id]
+        found = self._find_run(trial)
+        if found is not None:
+            logger = RunLogger.attach(self.tracking_uri, found[0])
+            logger.set_tags({schema.TAG_TRIAL_ID: trial.trial_id})
+            self._logged_steps[trial.trial_id] = _last_step(logger)
+        else:
+            logger = self._open_run(trial)
+        self._existing_runs()[trial.trial_id] = (logger.run_id, "RUNNING")
+        if trial.config.get("config_hash"):
+            self._existing_runs()[f"hash:{trial.config['config_hash']}"] = (logger.run_id, "RUNNING")
+        self._loggers[trial.trial_id] = logger
+        return logger
+
+    def _open_run(self, trial: Trial) -> RunLogger:
+        experiment = trial.config.get("experiment", {})
+        cfg, invalid = resolve_trial_config(experiment)
+        tags = {**self.tags, schema.TAG_ROLE: schema.ROLE_TRIAL, schema.TAG_TRIAL_ID: trial.trial_id,
+                schema.TAG_CONFIG_HASH: trial.config.get("config_hash", ""),
+                schema.TAG_MODEL_HASH: cfg.model.canonical_hash() if cfg is not None else "",
+                schema.TAG_STATUS: schema.STATUS_RUNNING,
+                schema.TAG_DATASET: experiment.get("data", {}).get("name", "")}
+        if invalid is not None:
+            tags["error"] = f"invalid config: {invalid}"
+        logger = RunLogger.start(self.tracking_uri, self.experiment_id, name=f"trial-{trial.trial_id}",
+                                 tags=tags, parent_run_id=self.parent_run_id)
+        if cfg is None:  # params say what was asked; no config.yaml, so nothing can export it
+            logger.log_params(flatten(experiment))
+            return logger
+        logger.log_params(cfg.flat())
+        logger.log_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), schema.CONFIG_ARTIFACT)
+        return logger
+
+    # -- Tune hooks -----------------------------------------------------------------------
+    def setup(self, **info: Any) -> None:
+        watch_sigint()
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._attach(trial)
+
+    def on_trial_restore(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._attach(trial)
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
+        if trial.trial_id in self._ended:
+            return
+        self._log_epoch(trial, result)
+        self._logger(trial).flush()
+
+    def _log_epoch(self, trial: Trial, result: dict) -> None:
+        """Log one epoch's metrics once (a resumed trial may repeat an epoch already logged)."""
+        logger = self._logger(trial)
+        epoch = int(result.get("epoch", 0) or 0)
+        if epoch and epoch > self._logged_steps.get(trial.trial_id, 0):
+            logger.log_metrics({k: _finite(result.get(k)) for k in EPOCH_KEYS}, step=epoch)
+            self._logged_steps[trial.trial_id] = epoch
+        if result.get("node_id"):
+            logger.set_tags({"node_id": result["node_id"]})
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        if interrupted() and not _ran_to_the_end(trial):
+            self._suspend(trial)  # Tune stops it as if it had ended; it will resume
+            return
+        self._finish(trial, errored=False)
+
+    def _suspend(self, trial: Trial) -> None:
+        """An interrupted trial's run is KILLED (not finished) until ``--resume`` re-attaches it."""
+        if trial.trial_id in self._loggers:
+            self._loggers.pop(trial.trial_id).end("KILLED")
+        self._ended.add(trial.trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._finish(trial, errored=True)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        """Nothing stays RUNNING: ended trials are closed, unfinished ones marked KILLED (resumable)."""
+        for trial in trials:
+            if trial.trial_id in self._ended or trial.trial_id not in self._loggers:
+                continue  # closed already, or never ran in this session (finished before a resume)
+            if trial.status == Trial.ERROR or (trial.status == Trial.TERMINATED and not interrupted()):
+                self._finish(trial, errored=trial.status == Trial.ERROR)
+            else:
+                self._suspend(trial)
+
+    def _finish(self, trial: Trial, errored: bool) -> None:
+        if trial.trial_id in self._ended:
+            return
+        last = trial.last_result or {}
+        self._log_epoch(trial, last)
+        logger = self._logger(trial)
+        status = trial_status(last, trial_epochs(trial.config), errored)
+        finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
+        logger.log_metrics(finals, step=int(last.get("epoch", 0) or 0))
+        tags = {schema.TAG_STATUS: status}
+        if "status" not in last and not errored:
+            tags["error"] = "ended before its first result (stopped by the trial time limit or the scheduler)"
+        if last.get("error"):
+            tags["error"] = str(last["error"])[:4000]
+        if errored and trial.error_file:
+            tags["error"] = _read_error(trial.error_file)
+        logger.set_tags(tags)
+        logger.end(TERMINAL_RUN_STATUS.get(status, "FAILED"))
+        self._loggers.pop(trial.trial_id, None)
+        self._ended.add(trial.trial_id)
+
+
+def _ran_to_the_end(trial: Trial) -> bool:
+    return ran_to_the_end(trial.last_result, trial_epochs(trial.config))
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _last_step(logger: RunLogger) -> int:
+    history = with_retry(lambda: logger.client.get_metric_history(logger.run_id, "val_acc"))
+    return max((m.step for m in history), default=0)
+
+
+def _read_error(path: str) -> str:
+    try:
+        with open(path) as f:
+            lines = [line for line in f.read().strip().splitlines() if line.strip()]
+        return lines[-1][:4000] if lines else "unknown error"
+    except OSError:
+        return "unknown error"
+
+
+def resolve_trial_config(experiment: dict) -> tuple[ExperimentConfig | None, ConfigError | None]:
+    """The validated config with every default filled in (what actually trains), or why it is invalid.
+
+    Only :class:`ConfigError` means "invalid": anything else is a bug and propagates, instead of
+    the raw, unvalidated dict being logged and later exported as if it were the trial's config.
+    """
+    try:
+        return ExperimentConfig(**experiment), None
+    except ConfigError as exc:
+        return None, exc

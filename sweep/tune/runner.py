@@ -1,0 +1,302 @@
+"""Run (or resume) one sweep: Ray Tune trials tracked in MLflow, reported at the end.
+
+The MLflow store is prepared and the sweep's parent run opened *before* any trial starts; the
+parent run records where Tune keeps its state (tag ``tune_path``), which is how
+``resnetx sweep --resume`` finds the sweep to continue.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from reports import schema
+from resnetx.errors import ConfigError
+from sweep.config.overrides import flatten
+from sweep.config.paths import resolve_tracking_uri, runs_dir
+from sweep.config.settings import SweepSettings
+from sweep.tracking.store import RunLogger, prepare_store, with_retry
+
+DEFAULT_OBJECTIVES = "val_acc:max,params:min"
+TAG_TUNE_PATH = "tune_path"
+TAG_SETTINGS = "sweep_settings"  # the sweep's SweepSettings as JSON: what --resume continues with
+# Options a resume takes from its own command line; everything else comes from the sweep's record.
+RESUME_OWN_OPTIONS = ("resume", "address", "report", "runs_dir", "tracking_uri", "experiment")
+
+
+@dataclass
+class SweepOutcome:
+    parent_run_id: str
+    experiment: str
+    tracking_uri: str
+    tune_path: str
+    statuses: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    report: Any = None
+
+
+@dataclass
+class SweepPlan:
+    """Everything resolved from the settings before Ray starts (errors surface here, not in trials)."""
+
+    settings: SweepSettings
+    space: Any
+    objectives: list
+    overrides: dict
+    runs_folder: Path
+    tracking_uri: str
+    storage_path: str
+
+
+def plan_sweep(settings: SweepSettings) -> SweepPlan:
+    from reports.pareto import parse_objectives
+    from search_spaces import load_space
+    from sweep.config.experiment import ExperimentConfig
+    from sweep.config.overrides import apply_sets, merge
+    from sweep.tune.trainable import trainable_entry
+
+    trainable_entry(settings.trainable)  # an unknown --trainable fails here, before Ray starts
+    space = load_space(settings.space)
+    objectives_text = settings.objectives or ",".join(getattr(space, "objectives", None) or []) or DEFAULT_OBJECTIVES
+    objectives = parse_objectives(objectives_text)
+    overrides = apply_sets({}, settings.sets)
+    check_objectives(objectives, settings.scheduler)
+    if settings.search == "grid" and not space.grid():
+        raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
+    ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # fail fast on bad --set
+    folder = runs_dir(settings.runs_dir)
+    storage = settings.storage_path or str(folder / "ray")
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    return SweepPlan(settings, space, objectives, overrides, folder,
+                     resolve_tracking_uri(settings.tracking_uri, folder), storage)
+
+
+# What every trial reports (per epoch and once), so what a sweep can optimise.
+REPORTED_METRICS = (*schema.EPOCH_METRICS, "best_val_acc", "params", "flops", "latency_ms", "train_time_s")
+
+
+def check_objectives(objectives: list, scheduler: str) -> None:
+    """Objectives must be metrics trials report; ASHA needs one to maximise every epoch."""
+    for objective in objectives:
+        if objective.name == "test_acc":
+            raise ConfigError("--objectives", objective.name, "the test split is for final evaluation, never for "
+                              "choosing networks; use val_acc")
+        if objective.name not in REPORTED_METRICS:
+            known = ", ".join(REPORTED_METRICS)
+            raise ConfigError("--objectives", objective.name, f"must be a metric every trial reports: {known}")
+    if scheduler == "asha" and not any(o.maximize and o.name in schema.EPOCH_METRICS for o in objectives):
+        raise ConfigError("--scheduler", "asha", "stops trials on an accuracy-like objective; give one to maximise "
+                          "(e.g. val_acc:max)")
+
+
+def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
+    s = plan.settings
+    tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
+            schema.TAG_OBJECTIVES: ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives),
+            schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
+            TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
+    parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
+    params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
+    parent.log_params(flatten({"sweep": params}))
+    return parent
+
+
+def find_resumable(tracking_uri: str, experiment_id: str, experiment: str) -> Any:
+    """The latest sweep parent run of the experiment, if it did not finish."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    runs = with_retry(lambda: client.search_runs([experiment_id], filter_string=f"tags.{schema.TAG_ROLE} = 'sweep'",
+                                                 order_by=["attributes.start_time DESC"], max_results=1))
+    if not runs:
+        raise ConfigError("--resume", experiment, "no sweep to resume in this experiment")
+    run = runs[0]
+    if run.info.status == "FINISHED":
+        raise ConfigError("--resume", experiment, f"the last sweep ({run.info.run_name}) already finished")
+    return run
+
+
+def recorded_settings(parent_run: Any, given: SweepSettings) -> SweepSettings:
+    """The settings a resumed sweep runs with: the sweep's own (tag ``sweep_settings``), not the defaults.
+
+    Without this a plain ``resnetx sweep --resume`` would rebuild the trainable from the
+    default space and no ``--set`` overrides: trials resumed with another dataset bundle (the
+    full dataset instead of ``data.subset``, or digits for a CIFAR sweep) or the wrong trainable.
+    Only the options in RESUME_OWN_OPTIONS come from the resume's command line. Sweeps started
+    before the tag existed resume with the given settings, as before.
+    """
+    text = parent_run.data.tags.get(TAG_SETTINGS)
+    if not text:
+        return given
+    own = {k: v for k, v in given.to_dict().items() if k in RESUME_OWN_OPTIONS}
+    recorded = json.loads(text)
+    recorded["sets"] = tuple(recorded.get("sets", ()))
+    return SweepSettings(**{**recorded, **own})
+
+
+def _trainable(plan: SweepPlan):
+    from ray import tune
+
+    from sweep.config.datasets import DATASETS
+    from sweep.config.experiment import DataConfig
+    from sweep.data.load import load_dataset
+    from sweep.tune.trainable import trainable_entry
+
+    entry = trainable_entry(plan.settings.trainable)
+    function: Any = entry.function
+    resources = {"cpu": plan.settings.cpus_per_trial, "gpu": plan.settings.gpus_per_trial}
+    if entry.options is not None:
+        function = tune.with_parameters(function, options=entry.options())
+    if not entry.needs_data:
+        return tune.with_resources(function, resources)
+    data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
+    data_section = {**data_section, **plan.overrides.get("data", {})}
+    name = data_section.get("name", "digits")
+    if name in DATASETS and name != "imagefolder" and plan.space.data_is_constant():
+        # Loaded once on the driver, put in the object store once, read zero-copy by trials.
+        bundle = load_dataset(DataConfig(**data_section))
+        function = tune.with_parameters(function, data=bundle)
+    return tune.with_resources(function, resources)
+
+
+def quiet_libraries() -> None:
+    """Our progress lines replace Ray's status tables; keep library chatter out of the terminal."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_FORCE_TRIAL_CLEANUP_S", "20")  # kill a stopped trial that hangs after 20 s
+    # A trial that fails without training (out of memory, invalid config) reports its status but
+    # no accuracy; Tune's strict check would then end the whole sweep under --scheduler asha
+    # (ASHA itself skips results without its metric).
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    for name in ("mlflow", "alembic", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
+
+
+def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
+    """Plan, start Ray, run or resume the Tuner, and end every MLflow run it opened."""
+    from sweep.tune.cluster import check_shared_storage, init_ray
+
+    quiet_libraries()
+    console = console or Console()
+    plan = plan_sweep(settings)
+    experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
+    parent_run = None
+    if settings.resume:
+        parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+        plan = plan_sweep(recorded_settings(parent_run, settings))
+    started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
+    try:
+        check_shared_storage(plan.storage_path)
+        return _run(plan, experiment_id, console, parent_run)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _run(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any = None) -> SweepOutcome:
+    from ray import tune
+
+    from sweep.tune.callbacks import MlflowTrialCallback
+    from sweep.tune.cluster import cluster_slots
+    from sweep.tune.interrupts import interrupted
+    from sweep.tune.progress import SweepProgress
+    from sweep.tune.searcher import ResNetXSearcher, make_proposer
+
+    settings = plan.settings
+    started = time.monotonic()
+    if settings.resume:
+        parent_run = parent_run or find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+        parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
+        tune_path = parent_run.data.tags[TAG_TUNE_PATH]
+        if not tune.Tuner.can_restore(tune_path):
+            raise ConfigError("--resume", settings.experiment, f"no Tune state at {tune_path}")
+        console.print(f"resuming sweep {parent_run.info.run_name} from {tune_path}")
+        tuner = tune.Tuner.restore(tune_path, trainable=_trainable(plan), resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
+        parent = _open_parent(plan, experiment_id, name)
+        tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
+        objectives = plan.objectives
+        proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
+        searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides)
+        tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
+        callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
+                     SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
+        tuner = tune.Tuner(
+            _trainable(plan),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=_scheduler(settings, objectives), num_samples=settings.num_samples,
+                max_concurrent_trials=settings.max_concurrent or cluster_slots(settings.cpus_per_trial,
+                                                                               settings.gpus_per_trial),
+                time_budget_s=settings.time_budget_s, reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=name, storage_path=plan.storage_path, callbacks=callbacks, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
+                      f"{settings.num_samples} trials, objectives "
+                      + ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives))
+    try:
+        results = tuner.fit()
+    except BaseException:
+        parent.end("FAILED")  # never left RUNNING; a FAILED sweep can still be resumed
+        raise
+    outcome = SweepOutcome(parent.run_id, settings.experiment, plan.tracking_uri, tune_path,
+                           elapsed_s=time.monotonic() - started)
+    outcome.interrupted = interrupted()
+    states = [_result_status(r, outcome.interrupted) for r in results]
+    outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
+    parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
+    parent.end("KILLED" if outcome.interrupted else "FINISHED")
+    if settings.report and not outcome.interrupted:
+        try:
+            outcome.report = _report(plan, outcome, console)
+        except ConfigError as exc:  # the sweep itself is done and recorded; say why there is no report
+            console.print(f"no report: {exc} (rerun it with  resnetx report --sweep {parent.run_id})")
+    return outcome
+
+
+def _result_status(result: Any, interrupted: bool) -> str:
+    """A trial's status as its MLflow run records it: an errored trial is failed (its last
+    report may still say running), one stopped by ASHA or the time limit is stopped_early."""
+    from sweep.tune.statuses import trial_epochs, trial_status
+
+    last = result.metrics or {}
+    if interrupted and result.error is None:
+        return last.get("status", "failed")
+    return trial_status(last, trial_epochs(result.config), result.error is not None)
+
+
+def _scheduler(settings: SweepSettings, objectives: list) -> Any:
+    """Early stopping acts on the accuracy objective (the first maximised one)."""
+    from sweep.tune.schedulers import make_scheduler
+
+    accuracy = next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
+    return make_scheduler(settings.scheduler, accuracy.name, "max" if accuracy.maximize else "min",
+                          settings.trial_timeout_s)
+
+
+def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:
+    from reports.report import build_report
+
+    out = plan.runs_folder / "reports" / outcome.parent_run_id
+    objectives = ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives)
+    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=objectives,
+                        sweep_run_id=outcome.parent_run_id)

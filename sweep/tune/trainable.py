@@ -1,0 +1,255 @@
+"""The Ray Tune function trainable: one trial = one ``sweep.training.loop.train`` call.
+
+In the spirit of Ray Tune's examples: read the config, restore from ``tune.get_checkpoint()``,
+report once per epoch with a checkpoint. What a trial cannot recover from by retrying (an
+invalid config, running out of memory, a diverged loss) ends the trial normally with a
+``status`` in its last result, so ``FailureConfig`` retries only what may be transient (a killed
+worker, a lost node).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reports.schema import STATUS_DIVERGED, STATUS_FAILED, STATUS_FINISHED, STATUS_RUNNING
+from resnetx.errors import ConfigError
+
+# Keys every report carries besides the epoch metrics.
+STATIC_KEYS = ("params", "flops", "latency_ms")
+
+
+def _assigned_cpus() -> int:
+    import ray
+
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    except Exception:
+        cpus = 1
+    return max(1, round(cpus))
+
+
+def _static_metrics(cfg: Any, input_size: tuple[int, int, int]) -> dict[str, float]:
+    """Size and cost do not depend on the weights: measure once, before training, on the trial's device.
+
+    Every report then carries them, so any objective (params, FLOPs, latency) is known even for
+    a trial that a scheduler stops after one epoch.
+    """
+    from resnetx import build_model, count_flops, count_params, measure_latency
+    from sweep.training.loop import resolve_device
+
+    model = build_model(cfg.model)
+    return {
+        "params": count_params(model),
+        "flops": count_flops(model, input_size),
+        "latency_ms": measure_latency(model, input_size, batch_size=1, device=resolve_device(cfg.train.device),
+                                      warmup=2, repeats=5),
+    }
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True for every way PyTorch says memory ran out: CUDA's ``torch.OutOfMemoryError``, Python's
+    ``MemoryError`` and the CPU allocator's plain ``RuntimeError`` ("DefaultCPUAllocator: can't
+    allocate memory"), which ``torch.OutOfMemoryError`` does not cover. Retrying would fail again."""
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("DefaultCPUAllocator" in text or "can't allocate memory" in text
+                                              or "not enough memory" in text)
+
+
+def failure_report(base: dict, static: dict, exc: BaseException) -> dict | None:
+    """The last result of a trial that cannot succeed by retrying, or None for a transient error.
+
+    Shared with the stand-in trainable (sweep/standin.py), so the fault tests exercise this code.
+    """
+    from resnetx.errors import ConfigError
+
+    if out_of_memory(exc):
+        return {**base, **static, "status": STATUS_FAILED, "error": f"out of memory: {exc}"[:500]}
+    if isinstance(exc, ConfigError):
+        return {**base, **static, "status": STATUS_FAILED, "error": f"invalid config: {exc}"}
+    return None
+
+
+def report_with_checkpoint(payload: dict, checkpoint_dir: str | Path | None) -> None:
+    """``tune.report`` with the checkpoint folder, giving back the space of a copy that failed.
+
+    Tune copies the checkpoint into the trial's folder under the storage path. When that copy
+    fails (storage full, quota), the half-written ``checkpoint_NNNNNN`` folder would stay and
+    keep the storage full for every other trial and for the sweep's own state: it is removed,
+    and the error (re-raised) fails only this trial, whose previous checkpoint stays the latest.
+    """
+    from ray import tune
+
+    if checkpoint_dir is None:
+        tune.report(payload)
+        return
+    storage = _TrialStorage.current()
+    before = storage.checkpoints() if storage else set()
+    try:
+        tune.report(payload, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+    except OSError:
+        if storage is not None:
+            storage.remove(storage.checkpoints() - before)
+        raise
+
+
+class _TrialStorage:
+    """This trial's folder on the storage filesystem (local, NFS or an object store).
+
+    Found through Ray's storage context (``session.storage``); Tune's public
+    ``get_trial_dir()`` is the driver-side staging folder, not the storage.
+    """
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs, self.path = fs, path
+
+    @classmethod
+    def current(cls) -> _TrialStorage | None:
+        try:
+            from ray.train._internal.session import get_session
+
+            storage = get_session().storage
+            return cls(storage.storage_filesystem, storage.trial_fs_path)
+        except Exception:  # another Ray version: no clean-up; the error still fails the trial
+            return None
+
+    def checkpoints(self) -> set[str]:
+        import pyarrow.fs
+
+        try:
+            infos = self.fs.get_file_info(pyarrow.fs.FileSelector(self.path, allow_not_found=True))
+        except OSError:
+            return set()
+        folder = pyarrow.fs.FileType.Directory
+        return {i.path for i in infos if i.type == folder and i.base_name.startswith("checkpoint_")}
+
+    def remove(self, paths: set[str]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                self.fs.delete_dir(path)
+
+
+def run_trial(config: dict, data: Any = None) -> None:
+    """Train one experiment config under Ray Tune (``config["experiment"]`` is the nested config)."""
+    import ray
+    from ray import tune
+
+    from sweep.config.experiment import ExperimentConfig
+    from sweep.data.load import load_dataset
+    from sweep.training.loop import setup_torch, train
+
+    node_id = ray.get_runtime_context().get_node_id()
+    base = {"config_hash": config.get("config_hash", ""), "node_id": node_id}
+    try:
+        raw = dict(config["experiment"])
+        raw.setdefault("train", {})
+        if raw["train"].get("num_threads") is None:
+            raw["train"] = {**raw["train"], "num_threads": _assigned_cpus()}
+        if raw["train"].get("device", "auto") == "auto" and not _assigned_gpus():
+            raw["train"] = {**raw["train"], "device": "cpu"}  # Ray leaves CUDA visible to 0-GPU trials
+        cfg = ExperimentConfig(**raw)
+        setup_torch(cfg.train)
+        bundle = data if data is not None else load_dataset(cfg.data)
+        static = _static_metrics(cfg, bundle.input_shape)  # builds the model: may run out of memory
+    except Exception as exc:
+        report = failure_report(base, {}, exc)
+        if report is None:
+            raise
+        tune.report(report)
+        return
+
+    epochs = cfg.train.epochs
+    work = Path(tempfile.mkdtemp(prefix="resnetx-trial-"))
+    checkpoint = tune.get_checkpoint()
+    earlier = _history(checkpoint)  # a retried or resumed trial continues its best and its clock
+    best = {"val_acc": max((float(h["val_acc"]) for h in earlier), default=float("-inf"))}
+    started = time.perf_counter() - sum(float(h.get("epoch_time_s", 0.0)) for h in earlier)
+
+    def on_epoch(metrics: dict, checkpoint_dir: Path | None) -> None:
+        best["val_acc"] = max(best["val_acc"], float(metrics.get("val_acc", float("-inf"))))
+        done = int(metrics.get("epoch", 0)) >= epochs
+        status = STATUS_FINISHED if done else STATUS_RUNNING
+        if not math.isfinite(float(metrics.get("train_loss", 0.0))):
+            status = STATUS_DIVERGED  # train() stops after this epoch; never retried
+        payload = {**base, **metrics, **static, "best_val_acc": best["val_acc"], "status": status,
+                   "train_time_s": time.perf_counter() - started}
+        report_with_checkpoint(payload, checkpoint_dir)
+
+    try:
+        if checkpoint is not None:
+            with checkpoint.as_directory() as resume_dir:
+                result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir)
+        else:
+            result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work)
+    except Exception as exc:  # out of memory or an invalid config: not retried (see failure_report)
+        report = failure_report(base, static, exc)
+        if report is None:
+            raise
+        tune.report(report)
+        return
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result.status != STATUS_DIVERGED and "test_acc" in result.final:
+        last = result.history[-1] if result.history else {}
+        tune.report({**base, **last, **static, "best_val_acc": best["val_acc"], "status": STATUS_FINISHED,
+                     "test_acc": result.final["test_acc"], "train_time_s": time.perf_counter() - started})
+
+
+def _assigned_gpus() -> float:
+    import ray
+
+    try:
+        return float(ray.get_runtime_context().get_assigned_resources().get("GPU", 0))
+    except Exception:
+        return 0.0
+
+
+def _history(checkpoint: Any) -> list[dict]:
+    """The epochs a checkpoint has already trained (empty for a fresh trial)."""
+    if checkpoint is None:
+        return []
+    from sweep.training.checkpoint import load_checkpoint
+
+    with checkpoint.as_directory() as folder:
+        return [dict(h) for h in load_checkpoint(folder).get("history", [])]
+
+
+@dataclass(frozen=True)
+class TrainableEntry:
+    """One ``--trainable`` choice: the Tune function and how the runner feeds it.
+
+    ``needs_data``: the runner loads the dataset once on the driver and passes it as ``data=``.
+    ``options``: called on the driver when the sweep starts; its value is passed as ``options=``.
+    """
+
+    function: Callable[..., None]
+    needs_data: bool = False
+    options: Callable[[], Any] | None = None
+
+
+# Explicit registry of ``resnetx sweep --trainable`` names. The shipped CLI has only the real
+# trainable; the test suite registers its deterministic stand-in (tests/support/standin.py).
+TRAINABLES: dict[str, TrainableEntry] = {"resnetx": TrainableEntry(run_trial, needs_data=True)}
+
+
+def register_trainable(name: str, function: Callable[..., None], *, needs_data: bool = False,
+                       options: Callable[[], Any] | None = None) -> None:
+    """Add a trainable under ``name`` (tests, and extensions that train something else)."""
+    TRAINABLES[name] = TrainableEntry(function, needs_data, options)
+
+
+def trainable_entry(name: str) -> TrainableEntry:
+    if name not in TRAINABLES:
+        raise ConfigError("--trainable", name, f"must be one of {', '.join(TRAINABLES)}")
+    return TRAINABLES[name]
