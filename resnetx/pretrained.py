@@ -7,7 +7,8 @@ copied when its home exists with the same shape, and a norm only together with t
 feeds it (a folded net's projection from another stage keeps the BN width of torchvision's but
 not its input: its running statistics would describe a different conv's output). What stays
 fresh (new shortcut projections of a folded net, a resized classifier) is reported exactly,
-never silently.
+never silently. A ResNetX state dict (say, a fold-1 network trained here) loads through the
+same rule: the same tensors, under our own names.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ def torchvision_key_map(model: ResNetX) -> dict[str, str]:
     return mapping
 
 
+def is_resnetx_layout(state: Mapping[str, Tensor]) -> bool:
+    """A ResNetX state dict (``stem.*``, ``units.N.*``) rather than torchvision's (``conv1.*``, ``layerK.*``)."""
+    return any(key.startswith(("stem.", "units.")) for key in state)
+
+
+def resnetx_key_map(model: ResNetX) -> dict[str, str]:
+    """For a ResNetX source: each of our tensors that has a torchvision home, under its own name.
+
+    The same tensors as from a torchvision checkpoint (stem, units, the stage-first shortcut
+    projections, the classifier), so a fold-1 ResNetX trained here warm-starts a folded one
+    exactly as torchvision's ResNet does: unit and stem tensors load, new projections stay fresh.
+    """
+    return {ours: ours for ours in torchvision_key_map(model).values()}
+
+
 def _torchvision_name(ours: str, first_node: list[int]) -> str | None:
     """The torchvision key that would hold our tensor ``ours``, or None if it has none."""
     if ours.startswith("stem."):
@@ -90,12 +106,13 @@ def _read_source(source: Mapping[str, Tensor] | str | Path) -> Mapping[str, Tens
     path = Path(text)
     if path.suffix in {".pth", ".pt", ".bin"} or path.exists():
         if not path.is_file():
-            raise ConfigError("weights", text, "file not found; pass a torchvision .pth state dict")
+            raise ConfigError("weights", text, "file not found; pass a .pth state dict (torchvision or ResNetX layout)")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle payloads are refused by weights_only=True
             raise ConfigError("weights", text, f"not a plain tensor checkpoint ({type(exc).__name__})") from None
-        state = state.get("state_dict", state) if isinstance(state, Mapping) else state
+        if isinstance(state, Mapping):  # a bare state dict, or a checkpoint holding one
+            state = state.get("state_dict", state.get("model", state))
         if not isinstance(state, Mapping):
             raise ConfigError("weights", text, f"holds a {type(state).__name__}; must hold a state dict")
         return state
@@ -137,7 +154,7 @@ def load_torchvision_weights(
     state = _read_source(source)
     ours = model.state_dict()
     report = LoadReport()
-    key_map = torchvision_key_map(model)
+    key_map = resnetx_key_map(model) if is_resnetx_layout(state) else torchvision_key_map(model)
     fits = {local for theirs, local in key_map.items()
             if isinstance(state.get(theirs), Tensor) and tuple(state[theirs].shape) == tuple(ours[local].shape)}
     fits = {local for local in fits if _feeding_conv(local) in fits or _feeding_conv(local) not in ours}

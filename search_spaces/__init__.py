@@ -6,7 +6,7 @@
     config = space.sample(random.Random(0))  # {"model": {...}, "data": {...}, "train": {...}}
     space.suggest(optuna_trial)              # Optuna define-by-run
     space.tune_param_space("random")         # Ray Tune param_space; space.from_tune_config(cfg)
-    space.grid(), space.count_distinct(), space.trial_key(config), space.budget_violation(config)
+    space.grid(), space.count_distinct(), space.budget_violation(config)
 
 The YAML format is documented in docs/search_spaces.md. Depends on ``resnetx`` only.
 """

@@ -46,6 +46,35 @@ class Budget(StrictConfig):
     max_flops: StrictInt | None = PydanticField(default=None, gt=0)
 
 
+PRETRAINED = "pretrained"  # train.weights value: warm-start from the space's own pretrain stage
+
+
+class Pretrain(StrictConfig):
+    """A first stage the sweep runs itself: the network that ``train.weights: pretrained`` trials load.
+
+    For each trial asking for it, the pretrain config is the trial's own config with these
+    (constant) overrides, trained from scratch; trials that share a pretrain config share one run.
+    """
+
+    error_prefix: ClassVar[str] = "pretrain"
+
+    model: dict[str, Any] = PydanticField(default_factory=dict)
+    train: dict[str, Any] = PydanticField(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _constants(self) -> Pretrain:
+        for section in ("model", "train"):
+            for key, value in getattr(self, section).items():
+                if key not in SECTIONS[section]:
+                    raise ConfigError(f"{section}.{key}", value, f"unknown key; known: {', '.join(SECTIONS[section])}")
+                if isinstance(value, dict):
+                    raise ConfigError(f"{section}.{key}", value, "must be a constant (the stage is not searched)")
+        if self.train.get("weights") not in (None, ""):
+            raise ConfigError("train.weights", self.train["weights"], "must be null: the pretrain stage trains "
+                                                                      "from scratch")
+        return self
+
+
 class SpaceFile(StrictConfig):
     """What a space file may contain (sections are parsed into fields by :func:`compile_fields`)."""
 
@@ -55,6 +84,7 @@ class SpaceFile(StrictConfig):
     input_size: tuple[StrictInt, StrictInt, StrictInt] | None = None
     budget: Budget = PydanticField(default_factory=Budget)
     replicates: StrictInt | None = PydanticField(default=None, ge=1)
+    pretrain: Pretrain | None = None
     model: dict[str, Any] = PydanticField(default_factory=dict)
     data: dict[str, Any] = PydanticField(default_factory=dict)
     train: dict[str, Any] = PydanticField(default_factory=dict)

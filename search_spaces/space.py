@@ -17,7 +17,6 @@ from resnetx.errors import ConfigError
 from search_spaces.cost import Cost, config_cost
 from search_spaces.counting import count_distinct
 from search_spaces.drawers import OptunaDrawer, RandomDrawer
-from search_spaces.keys import trial_key
 from search_spaces.params import Constant, EmptyRange, Param
 from search_spaces.schema import SpaceFile, check_static, compile_fields
 from search_spaces.tune_adapter import from_tune_config, tune_param_space
@@ -36,6 +35,8 @@ class SearchSpace:
         self.name = spec.name or "space"
         self.description = spec.description
         self.objectives: list[str] = list(spec.objectives)
+        # The first stage the sweep runs itself (trials with train.weights: pretrained load its network).
+        self.pretrain: dict[str, dict[str, Any]] | None = spec.pretrain.to_dict() if spec.pretrain else None
         self.fields: list[Param] = compile_fields(spec)
         check_static(self.fields)
         self.input_size: tuple[int, int, int] = spec.input_size or self._default_input_size()
@@ -136,10 +137,6 @@ class SearchSpace:
             size = "x".join(map(str, self.input_size))
             return f"flops {cost.flops:,} at {size} > max_flops {self.max_flops:,}"
         return None
-
-    def trial_key(self, config: Mapping[str, Any]) -> str:
-        """De-duplication key: same key, same network trained the same way (reuse the result)."""
-        return trial_key(config, keep_seed=self.seed_is_axis)
 
     # -- enumeration ------------------------------------------------------------------------
     def grid(self) -> list[dict[str, dict[str, Any]]]:

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from search_spaces import counting, parse_space_text
+from sweep.config.experiment import trial_key
 
 HEAD = """
 name: hand
@@ -78,7 +79,7 @@ def test_hand_counted_spaces(body, points, networks):
     assert len(everything) == points
     assert s.count_distinct() == networks
     # trial keys de-duplicate exactly the same points (data and training are equal here)
-    assert len({s.trial_key(p) for p in everything}) == networks
+    assert len({key_of(s, p) for p in everything}) == networks
     # and the networks really differ: parameter counts or wiring tell every class apart
     from resnetx import ResNetXConfig
 
@@ -108,15 +109,15 @@ def test_trial_key_rules():
     s = space(TWO_STAGES)
     cfg = s.sample(random.Random(0))
     cfg["train"] = {"lr": 0.1, "seed": 1, "device": "cpu", "num_threads": 1, "compile": False}
-    key = s.trial_key(cfg)
+    key = key_of(s, cfg)
     same = {**cfg, "train": {"lr": 0.1, "seed": 2, "device": "cuda", "num_threads": 4, "compile": True}}
-    assert s.trial_key(same) == key  # where and how fast a trial runs does not change what it trains
-    assert s.trial_key({**cfg, "train": {**cfg["train"], "lr": 0.2}}) != key
-    assert s.trial_key({**cfg, "data": {"name": "digits", "download": True}}) == \
-        s.trial_key({**cfg, "data": {"name": "digits", "download": False}})
+    assert key_of(s, same) == key  # where and how fast a trial runs does not change what it trains
+    assert key_of(s, {**cfg, "train": {**cfg["train"], "lr": 0.2}}) != key
+    assert key_of(s, {**cfg, "data": {"name": "digits", "download": True}}) == \
+        key_of(s, {**cfg, "data": {"name": "digits", "download": False}})
     fold1 = {**cfg, "model": {**cfg["model"], "fold": 1, "start_id": 1, "end_id": 2}}
     fold1_other_ids = {**cfg, "model": {**cfg["model"], "fold": 1, "start_id": 3, "end_id": 4}}
-    assert s.trial_key(fold1) == s.trial_key(fold1_other_ids)  # same network
+    assert key_of(s, fold1) == key_of(s, fold1_other_ids)  # same network
 
 
 def test_replicate_seeds_stay_distinct():
@@ -128,7 +129,7 @@ def test_replicate_seeds_stay_distinct():
     grid = s.grid()
     assert len(grid) == 3 * 2 * 2 * 2
     assert [p["train"]["seed"] for p in grid] == [0] * 8 + [1] * 8 + [2] * 8
-    keys = [s.trial_key(p) for p in grid]
+    keys = [key_of(s, p) for p in grid]
     assert len(set(keys)) == 3 * 4  # bottle_scale 1.05 == 1.0; seeds never merge
     assert s.count_distinct() == 4
 
@@ -138,3 +139,8 @@ def test_grid_refuses_random_fields():
 
     with pytest.raises(ConfigError, match=r"^space: got 'hand'; is not a grid \(model.start_id, model.end_id drawn"):
         space(TWO_STAGES).grid()
+
+
+def key_of(space, config):
+    """The sweep's one de-duplication key (``sweep.config.experiment.trial_key``) for a point of ``space``."""
+    return trial_key(config, space.seed_is_axis)

@@ -56,7 +56,9 @@ def describe(space: Any, samples: int, seed: int) -> dict[str, Any]:
         raise ConfigError("--samples", samples, "must be >= 0")
     if space.is_grid:
         grid = space.grid()
-        points, keys = grid[:samples], {space.trial_key(p) for p in grid}
+        from sweep.config.experiment import trial_key
+
+        points, keys = grid[:samples], {trial_key(p, space.seed_is_axis) for p in grid}
     else:
         rng = random.Random(seed)
         points, keys = [space.sample(rng) for _ in range(samples)], None

@@ -275,6 +275,20 @@ def _model_section(value: Any, data: DataConfig) -> ResNetXConfig:
     return model
 
 
+def trial_key(config: Mapping[str, Any], seed_is_axis: bool = False) -> str:
+    """The one de-duplication key: two configs with the same key train the same network the same way.
+
+    :meth:`ExperimentConfig.config_hash` of the validated config (defaults filled, execution-only
+    fields and the seed left out). Where a space makes the seed an axis (``replicates``), the
+    seed is part of the key, so replicates stay distinct. The sweep's searcher and ``resnetx
+    spaces show`` both count with this.
+    """
+    key = ExperimentConfig(**config).config_hash()
+    if seed_is_axis:
+        key += f"-seed{(config.get('train') or {}).get('seed')}"
+    return key
+
+
 def load_experiment(spec: str, sets: Sequence[str] = ()) -> ExperimentConfig:
     """Defaults < YAML file < ``--set key=value``, validated once.
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from sweep.data.sources.base import RawSplits
 from sweep.data.sources.cifar import read_cifar
 from sweep.data.sources.digits import read_digits
+from sweep.data.sources.idx import read_idx_dataset
 from sweep.data.sources.imagefolder import read_imagefolder
-from sweep.data.sources.torchvision_sets import read_fashion_mnist, read_mnist, read_svhn
+from sweep.data.sources.torchvision_sets import read_svhn
 
 Reader = Callable[[Path, bool, int], RawSplits]  # (root, download, image_size) -> raw splits
 
@@ -21,8 +22,8 @@ READERS: dict[str, Reader] = {
     "digits": lambda root, download, size: read_digits(),
     "cifar10": lambda root, download, size: read_cifar("cifar10", root, download),
     "cifar100": lambda root, download, size: read_cifar("cifar100", root, download),
-    "mnist": lambda root, download, size: read_mnist(root, download),
-    "fashion_mnist": lambda root, download, size: read_fashion_mnist(root, download),
+    "mnist": lambda root, download, size: read_idx_dataset("mnist", root, download),
+    "fashion_mnist": lambda root, download, size: read_idx_dataset("fashion_mnist", root, download),
     "svhn": lambda root, download, size: read_svhn(root, download),
     "imagefolder": lambda root, download, size: read_imagefolder(root, size),
 }

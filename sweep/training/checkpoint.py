@@ -38,11 +38,23 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``directory/checkpoint.pt`` atomically; return the file."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / CHECKPOINT_FILE
+    return atomic_torch_save(folder / CHECKPOINT_FILE, {"format": FORMAT_VERSION, **state})
+
+
+def save_weights(path: str | Path, state_dict: dict[str, Any]) -> Path:
+    """A plain state dict (tensors only: loads with ``weights_only=True``), written atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_torch_save(target, {k: v.detach().cpu() for k, v in state_dict.items()})
+
+
+def atomic_torch_save(target: Path, obj: Any) -> Path:
+    """``torch.save`` to a temporary file, fsync, then rename: a reader never sees half a file."""
+    folder = target.parent
     # Serialised in memory first: torch.save reports a full disk as an opaque RuntimeError
     # ("unexpected pos ..."); a plain write raises OSError with its errno (ENOSPC, EFBIG).
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT_VERSION, **state}, buffer)
+    torch.save(obj, buffer)
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -7,6 +7,7 @@ parent run records where Tune keeps its state (tag ``tune_path``), which is how
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -22,8 +23,8 @@ from sweep.config.overrides import flatten
 from sweep.config.paths import resolve_tracking_uri, runs_dir
 from sweep.config.settings import SweepSettings
 from sweep.tracking.store import RunLogger, prepare_store, with_retry
+from sweep.tune.pretrain import resolve_pretrained
 
-DEFAULT_OBJECTIVES = "val_acc:max,params:min"
 TAG_TUNE_PATH = "tune_path"
 TAG_SETTINGS = "sweep_settings"  # the sweep's SweepSettings as JSON: what --resume continues with
 # Options a resume takes from its own command line; everything else comes from the sweep's record.
@@ -56,7 +57,7 @@ class SweepPlan:
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
-    from reports.pareto import parse_objectives
+    from reports.pareto import DEFAULT_OBJECTIVES, parse_objectives
     from search_spaces import load_space
     from sweep.config.experiment import ExperimentConfig
     from sweep.config.overrides import apply_sets, merge
@@ -75,8 +76,27 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     storage = settings.storage_path or str(folder / "ray")
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
-    return SweepPlan(settings, space, objectives, overrides, folder,
+    plan = SweepPlan(settings, space, objectives, overrides, folder,
                      resolve_tracking_uri(settings.tracking_uri, folder), storage)
+    pretrain_jobs(plan, f"{storage}/check")  # a pretrain stage that cannot run fails here
+    return plan
+
+
+def objectives_text(objectives: list) -> str:
+    """``val_acc:max,params:min``: how objectives are written in tags, logs and report calls."""
+    return ",".join(str(o) for o in objectives)
+
+
+def pretrain_folder(tune_path: str) -> str:
+    from sweep.tune.pretrain import PRETRAIN_FOLDER
+
+    return f"{tune_path.rstrip('/')}/{PRETRAIN_FOLDER}"
+
+
+def pretrain_jobs(plan: SweepPlan, tune_path: str) -> list:
+    from sweep.tune.pretrain import plan_pretrain
+
+    return plan_pretrain(plan.space, plan.overrides, pretrain_folder(tune_path), plan.settings.seed)
 
 
 # What every trial reports (per epoch and once), so what a sweep can optimise.
@@ -100,7 +120,7 @@ def check_objectives(objectives: list, scheduler: str) -> None:
 def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
     s = plan.settings
     tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
-            schema.TAG_OBJECTIVES: ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives),
+            schema.TAG_OBJECTIVES: objectives_text(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
@@ -142,12 +162,30 @@ def recorded_settings(parent_run: Any, given: SweepSettings) -> SweepSettings:
     return SweepSettings(**{**recorded, **own})
 
 
-def _trainable(plan: SweepPlan):
-    from ray import tune
+def shared_data(plan: SweepPlan) -> Any:
+    """The dataset bundle every trial trains on, loaded once on the driver; None where trials differ.
 
+    Put in the object store once (``tune.with_parameters``), it is read zero-copy by every trial
+    on a node. Image folders and spaces that search data settings load per trial.
+    """
     from sweep.config.datasets import DATASETS
     from sweep.config.experiment import DataConfig
     from sweep.data.load import load_dataset
+    from sweep.tune.trainable import trainable_entry
+
+    if not trainable_entry(plan.settings.trainable).needs_data:
+        return None
+    data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
+    data_section = {**data_section, **plan.overrides.get("data", {})}
+    name = data_section.get("name", "digits")
+    if name in DATASETS and name != "imagefolder" and plan.space.data_is_constant():
+        return load_dataset(DataConfig(**data_section))
+    return None
+
+
+def _trainable(plan: SweepPlan, data: Any):
+    from ray import tune
+
     from sweep.tune.trainable import trainable_entry
 
     entry = trainable_entry(plan.settings.trainable)
@@ -155,16 +193,21 @@ def _trainable(plan: SweepPlan):
     resources = {"cpu": plan.settings.cpus_per_trial, "gpu": plan.settings.gpus_per_trial}
     if entry.options is not None:
         function = tune.with_parameters(function, options=entry.options())
-    if not entry.needs_data:
-        return tune.with_resources(function, resources)
-    data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
-    data_section = {**data_section, **plan.overrides.get("data", {})}
-    name = data_section.get("name", "digits")
-    if name in DATASETS and name != "imagefolder" and plan.space.data_is_constant():
-        # Loaded once on the driver, put in the object store once, read zero-copy by trials.
-        bundle = load_dataset(DataConfig(**data_section))
-        function = tune.with_parameters(function, data=bundle)
+    if data is not None:
+        function = tune.with_parameters(function, data=data)
     return tune.with_resources(function, resources)
+
+
+def _pretrain_stage(plan: SweepPlan, tune_path: str, data: Any, parent: RunLogger, console: Console) -> None:
+    """Train the networks ``train.weights: pretrained`` trials start from (nothing when the space has none)."""
+    from sweep.tune.pretrain import run_pretrain_stage, stage_record
+
+    jobs = pretrain_jobs(plan, tune_path)
+    if not jobs:
+        return
+    results = run_pretrain_stage(jobs, data, plan.settings.cpus_per_trial, plan.settings.gpus_per_trial, console)
+    if results:
+        parent.log_text(stage_record(jobs, results), "pretrain.json")
 
 
 def quiet_libraries() -> None:
@@ -197,10 +240,11 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
     if settings.resume:
         parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
         plan = plan_sweep(recorded_settings(parent_run, settings))
+    data = shared_data(plan)  # a missing dataset fails here: before Ray starts, before any run opens
     started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)
-        return _run(plan, experiment_id, console, parent_run)
+        return _run(plan, experiment_id, console, data, parent_run)
     finally:
         if started_ray:
             import ray
@@ -208,38 +252,50 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
             ray.shutdown()
 
 
-def _run(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any = None) -> SweepOutcome:
+def _resumed(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any) -> tuple[RunLogger, str, Any]:
+    """The parent run, Tune folder and Tuner factory of a sweep to resume."""
+    from ray import tune
+
+    parent_run = parent_run or find_resumable(plan.tracking_uri, experiment_id, plan.settings.experiment)
+    tune_path = parent_run.data.tags[TAG_TUNE_PATH]
+    if not tune.Tuner.can_restore(tune_path):
+        raise ConfigError("--resume", plan.settings.experiment, f"no Tune state at {tune_path}")
+    parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
+    console.print(f"resuming sweep {parent_run.info.run_name} from {tune_path}")
+
+    def build(trainable: Any) -> Any:
+        return tune.Tuner.restore(tune_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+
+    return parent, tune_path, build
+
+
+def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[RunLogger, str, Any]:
+    """The parent run, Tune folder and Tuner factory of a new sweep."""
     from ray import tune
 
     from sweep.tune.callbacks import MlflowTrialCallback
     from sweep.tune.cluster import cluster_slots
-    from sweep.tune.interrupts import interrupted
     from sweep.tune.progress import SweepProgress
     from sweep.tune.searcher import ResNetXSearcher, make_proposer
 
-    settings = plan.settings
-    started = time.monotonic()
-    if settings.resume:
-        parent_run = parent_run or find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
-        parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
-        tune_path = parent_run.data.tags[TAG_TUNE_PATH]
-        if not tune.Tuner.can_restore(tune_path):
-            raise ConfigError("--resume", settings.experiment, f"no Tune state at {tune_path}")
-        console.print(f"resuming sweep {parent_run.info.run_name} from {tune_path}")
-        tuner = tune.Tuner.restore(tune_path, trainable=_trainable(plan), resume_unfinished=True,
-                                   resume_errored=True)
-    else:
-        name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
-        parent = _open_parent(plan, experiment_id, name)
-        tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
-        objectives = plan.objectives
-        proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
-        searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides)
-        tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
-        callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
-                     SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
-        tuner = tune.Tuner(
-            _trainable(plan),
+    settings, objectives = plan.settings, plan.objectives
+    name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
+    parent = _open_parent(plan, experiment_id, name)
+    tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
+    proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
+    prepare = functools.partial(resolve_pretrained, pretrain=plan.space.pretrain,
+                                folder=pretrain_folder(tune_path), sweep_seed=settings.seed)
+    searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides,
+                               prepare=prepare)
+    tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
+    callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
+                 SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
+    console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
+                  f"{settings.num_samples} trials, objectives {objectives_text(objectives)}")
+
+    def build(trainable: Any) -> Any:
+        return tune.Tuner(
+            trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=_scheduler(settings, objectives), num_samples=settings.num_samples,
                 max_concurrent_trials=settings.max_concurrent or cluster_slots(settings.cpus_per_trial,
@@ -250,11 +306,22 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, parent_run: Any 
                 failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-        console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
-                      f"{settings.num_samples} trials, objectives "
-                      + ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives))
+
+    return parent, tune_path, build
+
+
+def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, parent_run: Any = None) -> SweepOutcome:
+    from sweep.tune.interrupts import interrupted
+
+    settings = plan.settings
+    started = time.monotonic()
+    if settings.resume:
+        parent, tune_path, build = _resumed(plan, experiment_id, console, parent_run)
+    else:
+        parent, tune_path, build = _started(plan, experiment_id, console)
     try:
-        results = tuner.fit()
+        _pretrain_stage(plan, tune_path, data, parent, console)
+        results = build(_trainable(plan, data)).fit()
     except BaseException:
         parent.end("FAILED")  # never left RUNNING; a FAILED sweep can still be resumed
         raise
@@ -297,6 +364,5 @@ def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:
     from reports.report import build_report
 
     out = plan.runs_folder / "reports" / outcome.parent_run_id
-    objectives = ",".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in plan.objectives)
-    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=objectives,
+    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=objectives_text(plan.objectives),
                         sweep_run_id=outcome.parent_run_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import pickle
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -120,10 +120,14 @@ class ResNetXSearcher(Searcher):
     """Budget-aware, de-duplicating, resumable searcher over a ResNetX search space."""
 
     def __init__(self, space: Any, proposer: Proposer, objectives: Sequence[Objective], seed: int,
-                 overrides: dict | None = None, max_attempts: int = 200) -> None:
+                 overrides: dict | None = None, max_attempts: int = 200,
+                 prepare: Callable[[dict], dict] | None = None) -> None:
         super().__init__(metric=None, mode=None)
         self.space, self.proposer, self.objectives = space, proposer, list(objectives)
         self.seed, self.overrides, self.max_attempts = seed, overrides or {}, max_attempts
+        # Completes a proposal before it is keyed (picklable: it travels with the Tuner's state),
+        # e.g. train.weights: pretrained -> the file of the sweep's pretrain stage.
+        self.prepare = prepare
         self.stats = SearchStats()
         self.results: dict[str, list[float] | None] = {}  # trial key -> objective values (None = failed)
         self.live: dict[str, tuple[str, Any]] = {}  # tune trial id -> (trial key, token)
@@ -141,6 +145,8 @@ class ResNetXSearcher(Searcher):
                 return Searcher.FINISHED if not self.live else None
             config, token = proposal
             config = _apply_overrides(config, self.overrides)
+            if self.prepare is not None:
+                config = self.prepare(config)
             self.stats.proposed += 1
             key = self._key_if_valid(config)
             if key is None:
@@ -163,15 +169,10 @@ class ResNetXSearcher(Searcher):
         return Searcher.FINISHED if not self.live else None
 
     def trial_key(self, config: dict) -> str:
-        """``ExperimentConfig.config_hash`` of the resolved config (defaults filled, execution-only
-        fields and the seed left out), so the key is the run's ``config_hash`` tag. Where the space
-        makes the seed an axis (replicates), the seed is part of the key: replicates stay distinct."""
-        from sweep.config.experiment import ExperimentConfig
+        """``sweep.config.experiment.trial_key``: the run's ``config_hash`` tag (plus the seed for replicates)."""
+        from sweep.config.experiment import trial_key
 
-        key = ExperimentConfig(**config).config_hash()
-        if self.space.seed_is_axis:
-            key += f"-seed{config.get('train', {}).get('seed')}"
-        return key
+        return trial_key(config, self.space.seed_is_axis)
 
     def _key_if_valid(self, config: dict) -> str | None:
         """The trial key, or None when the point breaks the budget or does not validate (e.g. a

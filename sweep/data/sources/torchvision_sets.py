@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and SVHN through torchvision's readers, from a local root.
+"""SVHN through torchvision's reader, from a local root (MNIST-like sets: ``idx.py``).
 
 torchvision downloads only when ``data.download`` is true; a missing dataset is a one-line
 ``ConfigError`` that says how to get it.
@@ -26,25 +26,6 @@ def _open(name: str, factory: Any, root: Path, download: bool, **kwargs: Any) ->
     except Exception as exc:  # network errors while downloading
         raise ConfigError("data.download", download, f"could not get {name} into {root} "
                           f"({type(exc).__name__}: {exc})") from None
-
-
-def _mnist_like(name: str, cls_name: str, root: Path, download: bool) -> RawSplits:
-    import torchvision.datasets as tvd
-
-    factory = getattr(tvd, cls_name)
-    train = _open(name, factory, root, download, train=True)
-    test = _open(name, factory, root, download, train=False)
-    return RawSplits(train.data.numpy()[:, None].astype(np.uint8), train.targets.numpy().astype(np.int64),
-                     test.data.numpy()[:, None].astype(np.uint8), test.targets.numpy().astype(np.int64),
-                     tuple(str(c) for c in train.classes))
-
-
-def read_mnist(root: Path, download: bool) -> RawSplits:
-    return _mnist_like("mnist", "MNIST", root, download)
-
-
-def read_fashion_mnist(root: Path, download: bool) -> RawSplits:
-    return _mnist_like("fashion_mnist", "FashionMNIST", root, download)
 
 
 def read_svhn(root: Path, download: bool) -> RawSplits:
