@@ -39,6 +39,8 @@ RANKABLE_STATUSES = (STATUS_FINISHED, STATUS_STOPPED)
 EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "epoch_time_s", "images_per_s", "lr")
 # Once per trial, at the end:
 FINAL_METRICS = ("best_val_acc", "params", "flops", "latency_ms", "test_acc", "train_time_s")
+# How latency_ms was measured (sweep.training.costs), logged beside it when it is measured.
+LATENCY_METHOD_METRICS = ("latency_iqr_ms", "latency_batch", "latency_threads", "latency_repeats")
 
 # -- params and artifacts -----------------------------------------------------------------
 # Child runs log the flattened experiment config as params: "model.fold", "train.lr", ...

@@ -74,7 +74,14 @@ def test_resume_through_the_cli(tmp_path, capsys):
     ckpt = tmp_path / "ckpt"
     base = ["train", "tiny", "--no-mlflow", "--runs-dir", str(tmp_path), *QUICK]
     assert main([*base, "--set", "train.epochs=1", "--checkpoint-dir", str(ckpt)]) == 0
-    assert main([*base, "--set", "train.epochs=2", "--resume", str(ckpt)]) == 0
+    capsys.readouterr()
+    # another lr would continue at the wrong point of another schedule: refused, naming the field
+    assert main([*base, "--set", "train.epochs=1", "--set", "train.lr=0.01", "--resume", str(ckpt)]) == 2
+    assert "train.lr 0.1 -> 0.01" in capsys.readouterr().err
+    # a longer run only when asked for
+    assert main([*base, "--set", "train.epochs=2", "--resume", str(ckpt)]) == 2
+    assert "--extend-epochs" in capsys.readouterr().err
+    assert main([*base, "--set", "train.epochs=2", "--resume", str(ckpt), "--extend-epochs"]) == 0
     capsys.readouterr()
     state = torch.load(ckpt / CHECKPOINT_FILE, weights_only=True)
     assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]

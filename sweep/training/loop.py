@@ -29,12 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnetx import build_model, count_flops, count_params, load_torchvision_weights, measure_latency
+from resnetx import build_model, load_torchvision_weights
 from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig, TrainConfig
 from sweep.data.augment import BatchAugment, default_padding, normalizer, to_input
 from sweep.data.load import DatasetBundle, load_dataset
 from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
+from sweep.training.costs import measure_costs, numeric
 
 EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "epoch_time_s", "images_per_s", "lr")
 STATUS_FINISHED, STATUS_DIVERGED = "finished", "diverged"
@@ -324,6 +325,8 @@ def train(
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
     extend_epochs: bool = False,
+    costs: dict[str, Any] | None = None,
+    measure_latency: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` (loading its dataset unless ``data`` is given) and return the result.
 
@@ -331,6 +334,8 @@ def train(
     that checkpoint stopped; ``checkpoint_dir`` receives ``checkpoint.pt`` every
     ``train.checkpoint_every`` epochs and after the last one. A checkpoint of another config
     is refused, naming the fields that differ; ``extend_epochs`` lets only ``train.epochs`` grow.
+    ``costs`` (params, FLOPs, latency) measured by the caller are reported as they are, not
+    measured again; otherwise they are measured once at the end (latency if ``measure_latency``).
     """
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -364,23 +369,24 @@ def train(
         if diverged:
             status = STATUS_DIVERGED
             break
-    final = _final_metrics(loop, data, history, test=tc.evaluate_test and status == STATUS_FINISHED)
+    if costs is None:
+        costs = numeric(measure_costs(loop.model, data.input_shape, device, latency=measure_latency))
+    final = _final_metrics(loop, history, costs, test=tc.evaluate_test and status == STATUS_FINISHED)
     info = {"device": str(device), "amp": str(loop.amp).removeprefix("torch.") if loop.amp else "off",
             "warm_start": loop.warm_start, "data": data.summary()}
     return TrainResult(status, history, final, last_file, info)
 
 
-def _final_metrics(loop: _Loop, data: DatasetBundle, history: list[dict[str, float]], test: bool) -> dict[str, float]:
+def _final_metrics(loop: _Loop, history: list[dict[str, float]], costs: dict[str, Any],
+                   test: bool) -> dict[str, float]:
     """The once-per-run numbers (reports.schema.FINAL_METRICS): FLOPs are forward, 2 per multiply-add."""
     accs = [h["val_acc"] for h in history]
     final: dict[str, float] = {
         "best_val_acc": max(accs, default=0.0),
         "val_acc": accs[-1] if accs else 0.0,
-        "params": count_params(loop.model),
-        "flops": count_flops(loop.model, data.input_shape),
+        **{k: float(v) for k, v in costs.items() if isinstance(v, (int, float))},
         "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
     }
     if test:  # not for a diverged network: its predictions mean nothing
         final["test_acc"] = loop.evaluate(loop.test_x, loop.test_y)[1]
-    final["latency_ms"] = measure_latency(loop.model, data.input_shape, batch_size=1, device=loop.device)
     return final

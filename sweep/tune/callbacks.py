@@ -24,7 +24,7 @@ from sweep.tune.interrupts import interrupted, watch_sigint
 from sweep.tune.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
 
 EPOCH_KEYS = schema.EPOCH_METRICS
-FINAL_KEYS = (*schema.FINAL_METRICS, "params", "flops", "latency_ms")
+FINAL_KEYS = (*schema.FINAL_METRICS, *schema.LATENCY_METHOD_METRICS)
 
 
 class MlflowTrialCallback(Callback):

@@ -128,6 +128,8 @@ class ResNetXSearcher(Searcher):
         # Completes a proposal before it is keyed (picklable: it travels with the Tuner's state),
         # e.g. train.weights: pretrained -> the file of the sweep's pretrain stage.
         self.prepare = prepare
+        # Latency is a timing worth its cost only when it is an objective (sweep.training.costs).
+        self.measure_latency = any(o.name == "latency_ms" for o in self.objectives)
         self.stats = SearchStats()
         self.results: dict[str, list[float] | None] = {}  # trial key -> objective values (None = failed)
         self.live: dict[str, tuple[str, Any]] = {}  # tune trial id -> (trial key, token)
@@ -164,7 +166,7 @@ class ResNetXSearcher(Searcher):
             self.waiting[key] = []
             self.live[trial_id] = (key, token)
             config.setdefault("train", {})["seed"] = derive_seed(self.seed, key)
-            return {"experiment": config, "config_hash": key}
+            return {"experiment": config, "config_hash": key, "measure_latency": self.measure_latency}
         self.exhausted = True  # every recent proposal was a duplicate or over budget: space used up
         return Searcher.FINISHED if not self.live else None
 

@@ -36,22 +36,18 @@ def _assigned_cpus() -> int:
     return max(1, round(cpus))
 
 
-def _static_metrics(cfg: Any, input_size: tuple[int, int, int]) -> dict[str, float]:
-    """Size and cost do not depend on the weights: measure once, before training, on the trial's device.
+def _static_metrics(cfg: Any, input_size: tuple[int, int, int], latency: bool) -> dict[str, float]:
+    """Size and cost do not depend on the weights: measured once, before training, on the trial's device.
 
     Every report then carries them, so any objective (params, FLOPs, latency) is known even for
-    a trial that a scheduler stops after one epoch.
+    a trial that a scheduler stops after one epoch; ``train()`` reports these instead of measuring
+    again. Latency only when it is an objective (``sweep.training.costs`` says how it is measured).
     """
-    from resnetx import build_model, count_flops, count_params, measure_latency
+    from resnetx import build_model
+    from sweep.training.costs import measure_costs, numeric
     from sweep.training.loop import resolve_device
 
-    model = build_model(cfg.model)
-    return {
-        "params": count_params(model),
-        "flops": count_flops(model, input_size),
-        "latency_ms": measure_latency(model, input_size, batch_size=1, device=resolve_device(cfg.train.device),
-                                      warmup=2, repeats=5),
-    }
+    return numeric(measure_costs(build_model(cfg.model), input_size, resolve_device(cfg.train.device), latency))
 
 
 def out_of_memory(exc: BaseException) -> bool:
@@ -161,7 +157,8 @@ def run_trial(config: dict, data: Any = None) -> None:
         cfg = ExperimentConfig(**raw)
         setup_torch(cfg.train)
         bundle = data if data is not None else load_dataset(cfg.data)
-        static = _static_metrics(cfg, bundle.input_shape)  # builds the model: may run out of memory
+        # builds the model (may run out of memory); latency only when an objective needs it
+        static = _static_metrics(cfg, bundle.input_shape, latency=bool(config.get("measure_latency")))
     except Exception as exc:
         report = failure_report(base, {}, exc)
         if report is None:
@@ -189,9 +186,10 @@ def run_trial(config: dict, data: Any = None) -> None:
     try:
         if checkpoint is not None:
             with checkpoint.as_directory() as resume_dir:
-                result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir)
+                result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir,
+                               costs=static)
         else:
-            result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work)
+            result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, costs=static)
     except Exception as exc:  # out of memory or an invalid config: not retried (see failure_report)
         report = failure_report(base, static, exc)
         if report is None:
