@@ -31,7 +31,7 @@ from resnetx.wiring import WiringPlan, make_plan, stage_widths
 # ``resnetx.registry`` asserts at import time that they match the module registries.
 UNIT_NAMES = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "mbconv", "xception")
 STEM_NAMES = ("imagenet", "deep", "cifar")
-SHORTCUT_NAMES = ("projection", "avgpool", "maxpool")
+SHORTCUT_NAMES = ("projection", "avgpool", "maxpool", "zeropad")
 
 
 class StrictConfig(BaseModel):
@@ -161,7 +161,18 @@ class ResNetXConfig(StrictConfig):
             if h < 1 or o < 1:
                 raise ConfigError("bottle_scale" if h >= 1 else "exp", self.bottle_scale if h >= 1 else self.exp,
                                   f"gives stage {i} a width of {min(h, o)}; every width must be >= 1")
+        if self.shortcut == "zeropad":
+            self._check_zeropad()
         return self
+
+    def _check_zeropad(self) -> None:
+        """Zero padding adds channels; a skip into a narrower node (e.g. a wide stem) cannot use it."""
+        for node in self.plan().nodes:
+            if node.projects and node.shortcut_in_channels > node.out_channels:
+                raise ConfigError("shortcut", self.shortcut,
+                                  f"pads channels and cannot drop them: node {node.index} takes "
+                                  f"{node.shortcut_in_channels} channels from node {node.pred} but has "
+                                  f"{node.out_channels}; use projection or widths that do not shrink")
 
     def _check_ids(self) -> None:
         last = self.total_nodes

@@ -1,4 +1,4 @@
-"""Built-in configs by name: torchvision's ResNets, their folded variants, and a few small nets.
+"""Built-in configs by name: torchvision's ResNets, the paper's CIFAR ResNets, their folded variants.
 
 Names are ``<base>`` or ``<base>-fold<K>``; a folded variant folds from node ``K`` to the last.
 """
@@ -14,6 +14,12 @@ from resnetx.errors import ConfigError
 
 _BASIC = {"unit": "basic", "bottle_scale": 1.0}
 _BOTTLENECK = {"unit": "bottleneck", "bottle_scale": 4.0}
+_CIFAR = {**_BASIC, "stem": "cifar", "stem_width": 16, "base": 16, "num_classes": 10}
+# He et al. 2016 (Table 6): depth 6n+2 = a 3x3 conv, n basic units per stage at widths 16/32/64,
+# global pooling and a 10-way fc; parameter-free shortcuts (option A). 0.27M/0.46M/0.66M/0.85M/1.7M.
+CIFAR_RESNETS: dict[str, dict[str, Any]] = {
+    f"cifar-resnet{6 * n + 2}": {**_CIFAR, "num_nodes": (n, n, n), "shortcut": "zeropad"} for n in (3, 5, 7, 9, 18)
+}
 
 BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
     "resnet18": {**_BASIC, "num_nodes": (2, 2, 2, 2)},
@@ -27,10 +33,10 @@ BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
         "unit": "mbconv", "bottle_scale": 0.5, "kernel_size": 5, "num_classes": 100,
     },
     # Small-image networks (CIFAR-style stem, 3 stages).
-    "cifar-resnet20": {**_BASIC, "num_nodes": (3, 3, 3), "stem": "cifar", "stem_width": 16,
-                        "base": 16, "num_classes": 10},
-    "cifar-resnet56": {**_BASIC, "num_nodes": (9, 9, 9), "stem": "cifar", "stem_width": 16,
-                        "base": 16, "num_classes": 10},
+    **CIFAR_RESNETS,
+    # The same depths with projection shortcuts (the paper's option B): 2,752 parameters more.
+    "cifar-resnet20-proj": {**_CIFAR, "num_nodes": (3, 3, 3)},
+    "cifar-resnet56-proj": {**_CIFAR, "num_nodes": (9, 9, 9)},
     "tiny": {**_BASIC, "num_nodes": (2, 2, 2), "stem": "cifar", "stem_width": 16, "base": 16,
              "num_classes": 10},
 }

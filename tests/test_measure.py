@@ -69,3 +69,58 @@ def test_measure_latency_returns_a_positive_median_and_restores_mode():
     assert model.training
     with pytest.raises(ValueError, match="repeats"):
         measure_latency(model, (3, 16, 16), repeats=0)
+
+
+def cifar_resnet_params_by_hand(n: int, classes: int = 10) -> int:
+    """He et al. 2016's 6n+2-layer CIFAR ResNet with option-A shortcuts, from layer shapes alone.
+
+    A 3x3 conv 3->16 + BN; per stage (16, 32, 64 channels) n basic units of two 3x3 convs + BNs
+    (the first unit of stages 2 and 3 widens from the previous stage); no shortcut parameters;
+    a linear 64->classes.
+    """
+    def conv_bn(cin: int, cout: int) -> int:
+        return cin * cout * 9 + 2 * cout
+
+    total = conv_bn(3, 16)
+    for cin, width in ((16, 16), (16, 32), (32, 64)):
+        total += conv_bn(cin, width) + conv_bn(width, width) + (n - 1) * 2 * conv_bn(width, width)
+    return total + 64 * classes + classes
+
+
+# The paper's Table 6 networks; the counts are the issue's (independent of this code base).
+PAPER_CIFAR = {"cifar-resnet20": (3, 269_722), "cifar-resnet32": (5, 464_154), "cifar-resnet44": (7, 658_586),
+               "cifar-resnet56": (9, 853_018), "cifar-resnet110": (18, 1_727_962)}
+
+
+@pytest.mark.parametrize("name", list(PAPER_CIFAR))
+def test_paper_cifar_resnets_have_the_papers_parameter_counts(name):
+    n, expected = PAPER_CIFAR[name]
+    cfg = builtin_config(name)
+    assert (cfg.shortcut, cfg.num_nodes, cfg.num_classes) == ("zeropad", (n, n, n), 10)
+    assert cifar_resnet_params_by_hand(n) == expected
+    assert count_params(build_model(name)) == count_params(name) == expected
+    assert count_params(f"{name}-fold3") == expected  # zero-padded skips stay parameter-free when folded
+
+
+def test_projection_variants_add_a_1x1_conv_and_bn_at_each_stage_boundary():
+    # 16->32 and 32->64 projections: (16*32 + 2*32) + (32*64 + 2*64) = 2,752 (the issue's figure)
+    assert count_params("cifar-resnet20-proj") - count_params("cifar-resnet20") == 2_752 == 576 + 2_176
+    assert count_params("cifar-resnet56-proj") - count_params("cifar-resnet56") == 2_752
+
+
+def test_resnet20_flops_are_its_convolutions_and_classifier_by_hand():
+    """Multiply-adds at 32x32: stem 3*16*9*32^2, stage convs at 32^2/16^2/8^2, fc 64*10; 2 FLOPs each."""
+    macs = 3 * 16 * 9 * 32**2 + 6 * 16 * 16 * 9 * 32**2
+    macs += 16 * 32 * 9 * 16**2 + 5 * 32 * 32 * 9 * 16**2 + 32 * 64 * 9 * 8**2 + 5 * 64 * 64 * 9 * 8**2 + 64 * 10
+    assert count_flops("cifar-resnet20", (3, 32, 32)) == 2 * macs == 81_102_080  # subsampling/padding: no FLOPs
+
+
+@pytest.mark.parametrize("name", ["cifar-resnet20", "cifar-resnet20-fold4", "cifar-resnet32-fold2"])
+def test_search_space_cost_model_equals_the_counters_for_zeropad(name):
+    from search_spaces import config_cost
+
+    cfg = builtin_config(name)
+    for size in ((3, 32, 32), (3, 35, 33)):  # odd sizes: the subsampling rounds up like the convs
+        cost = config_cost(cfg, size)
+        assert (cost.params, cost.flops) == (count_params(cfg), count_flops(cfg, size))
+        assert cost.flops == count_flops(build_model(cfg), size)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
 from torch import nn
 
-from resnetx import ResNetX, ResNetXConfig, build_model, count_params, get_pred
+from resnetx import ConfigError, ResNetX, ResNetXConfig, build_model, builtin_config, count_params, get_pred
 from resnetx.registry import SHORTCUTS, STEMS, UNITS
 
 STEM_CYCLE = ("cifar", "imagenet", "deep")
@@ -194,3 +195,58 @@ def test_cuda_channels_last_autocast_forward_backward():
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(x).cpu(), model.cpu()(x.cpu()), atol=1e-3, rtol=1e-3)
+
+
+def test_zeropad_shortcut_keeps_every_stride_th_pixel_and_pads_zero_channels():
+    """Option A by hand: a stride-4 skip (two stage boundaries) keeps rows/cols 0, 4, 8, ... of
+    ``pred``'s channels and appends zero channels up to the node's width; no parameters."""
+    from resnetx.shortcuts import ZeroPadShortcut
+
+    torch.manual_seed(6)
+    x = torch.randn(2, 8, 9, 10)
+    out = ZeroPadShortcut(8, 32, 4)(x)
+    assert out.shape == (2, 32, 3, 3)  # ceil(9/4) x ceil(10/4), as two stride-2 3x3 convs give
+    rows, cols = torch.tensor([0, 4, 8]), torch.tensor([0, 4, 8])
+    torch.testing.assert_close(out[:, :8], x.index_select(2, rows).index_select(3, cols))
+    assert torch.count_nonzero(out[:, 8:]) == 0
+    assert sum(p.numel() for p in ZeroPadShortcut(8, 32, 4).parameters()) == 0
+    assert torch.equal(ZeroPadShortcut(8, 8, 2)(x), x[:, :, [0, 2, 4, 6, 8]][:, :, :, [0, 2, 4, 6, 8]])  # stride only
+
+
+@pytest.mark.parametrize("fold", [2, 3, 4])
+def test_folded_zeropad_nets_subsample_across_stage_boundaries(fold):
+    """Every zero-padded skip delivers pred's activation, subsampled by the stride it spans, at
+    the node's shape; forward and backward run, and gradients reach the skipped-from units."""
+    from resnetx.shortcuts import ZeroPadShortcut
+
+    torch.manual_seed(7)
+    cfg = builtin_config("cifar-resnet20").replace(fold=fold, start_id=fold)
+    model = build_model(cfg).train()
+    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    unit_shapes: dict[int, torch.Size] = {}
+    for node, (unit, shortcut) in enumerate(zip(model.units, model.shortcuts), 1):
+        unit.register_forward_hook(lambda m, i, o, node=node: unit_shapes.__setitem__(node, o.shape))
+        if isinstance(shortcut, ZeroPadShortcut):
+            shortcut.register_forward_hook(lambda m, i, o, node=node: seen.__setitem__(node, (i[0].detach(), o)))
+    x = torch.randn(2, 3, 31, 32)  # odd height: ceil rounding must agree with the strided convs
+    model(x).square().mean().backward()
+    strides = {n.index: n.shortcut_stride for n in cfg.plan().nodes if n.projects}
+    assert set(seen) == set(strides) and (fold < 4 or 4 in strides.values())
+    for node, (inp, out) in seen.items():
+        s = strides[node]
+        assert out.shape == unit_shapes[node]
+        assert out.shape[2:] == (math.ceil(inp.shape[2] / s), math.ceil(inp.shape[3] / s))
+        torch.testing.assert_close(out[:, :inp.shape[1]], inp[:, :, ::s, ::s])
+        assert torch.count_nonzero(out[:, inp.shape[1]:]) == 0
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert count_params(model) == count_params("cifar-resnet20")  # folding adds no parameter here
+
+
+def test_zeropad_refuses_a_skip_into_a_narrower_node():
+    with pytest.raises(ConfigError, match=r"^shortcut: got 'zeropad'; pads channels and cannot drop them: node 1"):
+        ResNetXConfig(num_nodes=(2, 2), unit="basic", bottle_scale=1.0, stem="cifar", stem_width=32, base=16,
+                      shortcut="zeropad")
+    # the same widths with a projection are fine, and so is zeropad when the stem is no wider
+    ResNetXConfig(num_nodes=(2, 2), unit="basic", bottle_scale=1.0, stem="cifar", stem_width=32, base=16)
+    ResNetXConfig(num_nodes=(2, 2), unit="basic", bottle_scale=1.0, stem="cifar", stem_width=16, base=16,
+                  shortcut="zeropad")
