@@ -64,6 +64,22 @@ class SweepRuns:
     metric_columns: list[str] = field(default_factory=list)
     # run id -> the report's own tags (pareto_rank, on_front) as they are now, to skip no-op writes
     report_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    # how the sweep was chosen: "given" (--sweep), "latest" (the latest sweep that has trials)
+    # or "train" (no sweep: the experiment's train runs); newer sweeps passed over for having no trials
+    chosen: str = "given"
+    skipped: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line saying which runs were read and why: what report/export/ui print first."""
+        if self.parent is None:
+            return f"train runs of experiment {self.experiment!r} ({len(self.trials)}; it holds no sweep)"
+        text = f"sweep {self.parent.run_name or '?'} (run {self.parent.run_id}, {len(self.trials)} trials"
+        if self.chosen == "given":
+            return text + ", given by --sweep)"
+        text += ", the latest sweep with trials; pick another with --sweep RUN_ID)"
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)} newer sweep(s) without trials: {', '.join(self.skipped)}"
+        return text
 
     @property
     def sweep_run_id(self) -> str | None:
@@ -198,9 +214,40 @@ def trials_frame(rows: list[TrialRow]) -> tuple[pd.DataFrame, list[str], list[st
     return frame, params, metrics
 
 
-def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str | None = None) -> SweepRuns:
-    """Read one sweep: the latest in ``experiment`` unless ``sweep_run_id`` names one.
+def _is_trial(run: Any) -> bool:
+    return run.data.tags.get(schema.TAG_ROLE, schema.ROLE_TRIAL) == schema.ROLE_TRIAL
 
+
+def has_trials(client: Any, experiment_id: str, sweep_run_id: str) -> bool:
+    """True when at least one trial run (a child run that is not another sweep) names this sweep its parent."""
+    page = retry(lambda: client.search_runs([experiment_id], filter_string=f"tags.`{schema.TAG_PARENT}` = "
+                                            f"'{sweep_run_id}'", max_results=100))
+    return any(_is_trial(r) for r in page)
+
+
+def latest_sweep_with_trials(client: Any, experiment_id: str) -> tuple[Any, list[Any]]:
+    """(the newest sweep parent run that has trials, the newer sweep runs passed over for having none).
+
+    Without any sweep that has trials, the newest sweep is returned (so a report still says
+    which sweep it read and that it holds nothing); ``(None, [])`` when there is no sweep at all.
+    """
+    passed: list[Any] = []
+    newest = None
+    for run in search_all(client, experiment_id, f"tags.{schema.TAG_ROLE} = '{schema.ROLE_SWEEP}'",
+                          order_by=["attributes.start_time DESC"]):
+        newest = newest or run
+        if has_trials(client, experiment_id, run.info.run_id):
+            return run, passed
+        passed.append(run)
+    return newest, []
+
+
+def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str | None = None) -> SweepRuns:
+    """Read one sweep: ``sweep_run_id``, else the latest sweep in ``experiment`` that has trials.
+
+    Newer sweeps without a single trial (one that failed before its first trial started, or
+    one that has just begun) are passed over and named in ``skipped``: an empty parent run must
+    not hide the sweep a user means. ``describe()`` says which sweep was taken.
     Without any sweep in the experiment, the ``resnetx train`` runs are returned instead
     (``kind == "train"``, ``parent is None``). One-line :class:`ConfigError` when there is
     nothing to read.
@@ -220,14 +267,14 @@ def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str
         if run.info.experiment_id != experiment_id or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_SWEEP:
             raise ConfigError("--sweep", sweep_run_id, f"is not a sweep (role=sweep) run of experiment {experiment!r}")
         parent: ParentRun | None = _parent_from_run(run)
+        chosen, skipped = "given", ()
     else:
-        latest = retry(lambda: client.search_runs(
-            [experiment_id], filter_string=f"tags.{schema.TAG_ROLE} = '{schema.ROLE_SWEEP}'",
-            max_results=1, order_by=["attributes.start_time DESC"]))
-        parent = _parent_from_run(latest[0]) if latest else None
+        latest, passed = latest_sweep_with_trials(client, experiment_id)
+        parent = _parent_from_run(latest) if latest is not None else None
+        chosen, skipped = ("latest" if parent else "train"), tuple(r.info.run_name or r.info.run_id for r in passed)
     if parent is not None:
         runs = search_all(client, experiment_id, f"tags.`{schema.TAG_PARENT}` = '{parent.run_id}'")
-        runs = [r for r in runs if r.data.tags.get(schema.TAG_ROLE, schema.ROLE_TRIAL) == schema.ROLE_TRIAL]
+        runs = [r for r in runs if _is_trial(r)]
         kind = KIND_SWEEP
     else:
         runs = list(search_all(client, experiment_id, f"tags.{schema.TAG_ROLE} = '{schema.ROLE_TRAIN}'"))
@@ -239,4 +286,4 @@ def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str
                                    if k in (schema.TAG_PARETO_RANK, schema.TAG_ON_FRONT)} for r in runs}
     return SweepRuns(tracking_uri=tracking_uri, experiment=experiment, experiment_id=experiment_id, kind=kind,
                      parent=parent, trials=frame, param_columns=params, metric_columns=metrics,
-                     report_tags=report_tags)
+                     report_tags=report_tags, chosen=chosen, skipped=skipped)

@@ -1,11 +1,13 @@
 """`resnetx ui`: a real MLflow server on 127.0.0.1 and a headless Chromium that loads it.
 
-Chromium is Debian's ``chromium`` package at /usr/bin/chromium (``.ci/run`` installs it); the
-test fails rather than skips without it. The screenshot is kept under ``test-artifacts/``.
+Chromium is Debian's ``chromium`` package at /usr/bin/chromium (``make test`` installs it when
+missing, see .ci/system-deps.sh); the test fails rather than skips without it. The screenshot
+is kept under ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -21,12 +23,13 @@ from typing import Any
 import pytest
 
 from reports.report import build_report
-from sweep.cli.ui import free_port
+from sweep.cli.ui import free_port, front_filter
+from sweep.tracking.store import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, prepare_store
 
 try:
-    from test_reports import expected_front, shared_store
+    from test_reports import TRIALS, expected_front, shared_store
 except ImportError:  # tests imported as a package
-    from tests.test_reports import expected_front, shared_store
+    from tests.test_reports import TRIALS, expected_front, shared_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -69,6 +72,13 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
 
 
+def _printed_link(printed: str, label: str) -> str:
+    """The URL `resnetx ui` printed after ``label`` (one per line)."""
+    found = re.search(re.escape(label) + r"(\S+)", printed)
+    assert found, f"no {label!r} line:\n{printed}"
+    return found.group(1)
+
+
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -77,7 +87,7 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_path):
-    assert CHROMIUM.exists(), "Debian's chromium is required (apt-get install -y chromium; .ci/run installs it)"
+    assert CHROMIUM.exists(), "Debian's chromium is required (apt-get install -y chromium; make test installs it)"
     build_report(store["uri"], "resnetx", tmp_path / "report")  # on_front / pareto_rank tags to filter on
     port = free_port("127.0.0.1")
     ui = subprocess.Popen([sys.executable, "-m", "sweep.cli", "ui", "--runs-dir", str(store["folder"]),
@@ -102,20 +112,47 @@ def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_
                       {"experiment_ids": [store["experiment_id"]], "filter": "tags.on_front = 'true'"})
         assert {r["info"]["run_name"] for r in found["runs"]} == expected_front(store)
 
-        # the React app, rendered by a headless browser
-        runs_page = f"{url}/#/experiments/{store['experiment_id']}/runs"
-        dom = chromium(runs_page, tmp_path / "profile", "--dump-dom")
-        text = visible_text(dom.stdout)
-        assert "quick-sweep" in text and "old-sweep" in text, text[:2000]  # both sweeps' parent runs
+        # what `resnetx ui` printed: the experiment's first page, the sweep it took, its front
+        printed = "".join(lines)
+        experiment_id = store["experiment_id"]
+        first_page = _printed_link(printed, "experiment resnetx (runs table): ")
+        assert first_page == f"{url}/#/experiments/{experiment_id}?workflowType=machine_learning"
+        assert (f"sweep quick-sweep (run {store['parent']}, {len(TRIALS)} trials, the latest sweep with trials"
+                in printed), printed
+        front_page = _printed_link(printed, "its Pareto front, by val_acc: ")  # the sweep's first objective
+        assert "no trial of it is tagged on_front yet" not in printed  # the report above tagged them
+
+        # the React app, rendered by a headless browser (a fresh profile each: no remembered view)
+        # 1. the experiment's first page is its runs table, with both sweeps' parent runs
+        text = visible_text(chromium(first_page, tmp_path / "p1", "--dump-dom").stdout)
+        assert text.lstrip().startswith("Runs - Experiment"), text[:300]
+        assert "Run Name" in text and "quick-sweep" in text and "old-sweep" in text, text[:2000]
+        assert f"{2 + len(TRIALS) + len(store['old_children'])} matching runs" in text, text[:2000]
+        # ... which in MLflow 3.17.2 takes the link's workflowType, not the experiment's kind tag alone
+        plain = visible_text(chromium(f"{url}/#/experiments/{experiment_id}", tmp_path / "p2", "--dump-dom").stdout)
+        assert plain.lstrip().startswith("Overview - Experiment") and "quick-sweep" not in plain, (
+            "MLflow now opens the experiment by its mlflow.experimentKind tag: the printed links may drop "
+            "workflowType=machine_learning\n" + plain[:600])
+        # 2. the front link: the filter is in the search box; the table lists exactly the sweep's
+        #    front, flat, most accurate first
+        dom = chromium(front_page, tmp_path / "p3", "--dump-dom").stdout
+        box = re.search(r'<input[^>]*value="([^"]*on_front[^"]*)"', dom)
+        assert box and html.unescape(box.group(1)) == front_filter(store["parent"]), dom[:2000]
+        text = visible_text(dom)
+        front = expected_front(store)
+        assert f"{len(front)} matching runs" in text and "quick-sweep" not in text, text[:2000]
+        listed = re.findall(r"\bHide run #[0-9a-f]{6} (t\d)\b", text)
+        accuracy = {name: acc for name, *_, acc in TRIALS}
+        assert set(listed) == front and len(listed) == len(front), text[:2000]
+        assert [accuracy[n] for n in listed] == sorted((accuracy[n] for n in front), reverse=True), listed
+        # 3. a trial's own page
         child = store["runs"]["t4"]
-        dom = chromium(f"{url}/#/experiments/{store['experiment_id']}/runs/{child}", tmp_path / "profile",
-                       "--dump-dom")
-        assert "t4" in visible_text(dom.stdout) and child in dom.stdout  # a trial's own page
+        dom = chromium(f"{url}/#/experiments/{experiment_id}/runs/{child}", tmp_path / "p4", "--dump-dom")
+        assert "t4" in visible_text(dom.stdout) and child in dom.stdout
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "ui-experiment-runs.png"
         shot.unlink(missing_ok=True)
-        filtered = runs_page + "?searchFilter=" + urllib.request.quote('tags.on_front = "true"')
-        chromium(filtered, tmp_path / "profile", f"--screenshot={shot}")
+        chromium(front_page, tmp_path / "p5", f"--screenshot={shot}")
         assert shot.is_file() and shot.stat().st_size > 10_000
     finally:
         if ui.poll() is None:
@@ -143,5 +180,29 @@ def test_ui_user_errors_are_one_line(store, tmp_path, capsys):
         busy.listen()
         assert cli_main(["ui", "--runs-dir", str(store["folder"]), "--port", str(busy.getsockname()[1])]) == 2
     assert cli_main(["ui", "--tracking-uri", "http://127.0.0.1:5000"]) == 2
+    assert cli_main(["ui", "--runs-dir", str(store["folder"]), "--port", "0", "--experiment", "nope"]) == 2
+    assert cli_main(["ui", "--runs-dir", str(store["folder"]), "--port", "0", "--sweep", "0" * 32]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("resnetx: error:") for line in err), err
+    assert len(err) == 5 and all(line.startswith("resnetx: error:") for line in err), err
+    assert "--experiment: got 'nope'" in err[3] and "--sweep: got '" in err[4]
+
+
+def test_store_marks_experiments_as_model_training_and_keeps_a_users_choice(store):
+    """prepare_store creates experiments with the model-training kind, adds it to one that lacks
+    it (stores made before), and leaves a kind someone chose in the UI alone."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store["uri"])
+    experiment_id = store["experiment_id"]
+    kind = lambda: client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG)  # noqa: E731
+    assert kind() == MODEL_TRAINING_KIND  # created so by prepare_store (tests/test_reports.build_store)
+    try:
+        client.delete_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG)
+        assert kind() is None
+        assert prepare_store(store["uri"], "resnetx") == experiment_id
+        assert kind() == MODEL_TRAINING_KIND
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, "genai_development")
+        prepare_store(store["uri"], "resnetx")
+        assert kind() == "genai_development"
+    finally:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)

@@ -1,8 +1,10 @@
 """Pareto report of a sweep from its MLflow runs: CSV, plots, index.html, report.md.
 
-Reads the latest sweep of the experiment (or --sweep RUN_ID), ranks the trials on the
-objectives (default: the sweep's own, else val_acc:max,params:min), tags the child runs with
-pareto_rank / on_front and logs the report under report/ on the sweep's run.
+Reads the latest sweep of the experiment that has trials (or --sweep RUN_ID; newer sweeps
+without a trial, e.g. one that could not start, are passed over and named), says which sweep
+it took, ranks the trials on the objectives (default: the sweep's own, else
+val_acc:max,params:min), tags the child runs with pareto_rank / on_front and logs the report
+under report/ on the sweep's run.
 Default output folder: <runs dir>/reports/<sweep run id>.
 """
 
@@ -22,7 +24,8 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
                        help="MLflow tracking URI (instead of --runs-dir)")
     parser.add_argument("--experiment", default=None, metavar="NAME",
                         help="MLflow experiment (default: resnetx, sweep.config.paths.DEFAULT_EXPERIMENT)")
-    parser.add_argument("--sweep", default=None, metavar="RUN_ID", help="the sweep's parent run id (default: latest)")
+    parser.add_argument("--sweep", default=None, metavar="RUN_ID",
+                        help="the sweep's parent run id (default: the latest sweep that has trials)")
     parser.add_argument("--objectives", default=None, metavar="M:DIR,...",
                         help="e.g. val_acc:max,params:min (default: the sweep's objectives tag)")
 
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                           budgets=budgets, log_to_mlflow=not args.no_mlflow, reports_root=root)
     analysis = result.analysis
     console = Console()
+    console.print(f"report of {result.sweep.describe()}", soft_wrap=True)
     table = Table(title=f"Pareto front ({', '.join(str(o) for o in analysis.objectives)})")
     front = front_table(analysis).drop(columns=["trial_id", "train.seed"], errors="ignore")  # narrow terminals
     front["run_id"] = front["run_id"].str[:8]  # the full ids are in pareto.csv

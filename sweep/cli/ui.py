@@ -2,8 +2,11 @@
 
 Runs `mlflow server` on the runs folder's mlflow.db with light settings (one worker, no job
 execution: one small process instead of ~15), waits until it answers, prints the URL and
-stops it cleanly on Ctrl-C. Compare a sweep's trials there: filter tags.on_front = "true"
-after `resnetx report`, sort by metrics, select runs and press Compare.
+stops it cleanly on Ctrl-C. It also prints links that open the model-training view: the
+experiment's runs table, and a sweep's Pareto front (the runs filtered to
+tags.on_front = "true" and the sweep's trials, once `resnetx report` has tagged them), naming
+the sweep it took (the one `resnetx report` takes by default: the latest that has trials, or
+--sweep). Sort by metrics there, select runs and press Compare.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from resnetx.errors import ConfigError
@@ -33,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5000, help="port (default: 5000; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default: 127.0.0.1; other values expose the UI to the network)")
+    parser.add_argument("--experiment", default=None, metavar="NAME",
+                        help="experiment whose sweep the printed link opens (default: resnetx)")
+    parser.add_argument("--sweep", default=None, metavar="RUN_ID",
+                        help="sweep parent run the link filters on (default: the latest sweep that has trials)")
 
 
 def free_port(host: str) -> int:
@@ -112,11 +121,97 @@ def resolve_store(args: argparse.Namespace) -> tuple[str, Path]:
     return uri, folder / "artifacts"
 
 
+def front_filter(sweep_run_id: str) -> str:
+    """The runs-table search that shows one sweep's Pareto front (MLflow's search syntax)."""
+    return f'tags.on_front = "true" and tags.`mlflow.parentRunId` = "{sweep_run_id}"'
+
+
+# MLflow 3.17.2's React app picks an experiment's first page by its global "workflow type"
+# (the sidebar's GenAI / Model training switch, remembered per browser, GenAI by default; the
+# URL parameter ``workflowType`` overrides it), not by the experiment's ``mlflow.experimentKind``
+# tag: measured with a fresh Chromium profile, #/experiments/<id> opens the GenAI overview with
+# the tag set either way, and the runs table with ``workflowType=machine_learning``. So every
+# link printed here carries the parameter; the tag is still written (sweep.tracking.store).
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """The experiment's first page in the model-training view: its runs table."""
+    return f"{base}/#/experiments/{experiment_id}?{MODEL_TRAINING_VIEW}"
+
+
+def runs_url(base: str, experiment_id: str, search: str, order_by: str | None = None, ascending: bool = False) -> str:
+    """The experiment's runs table with ``search`` applied, sorted by the metric ``order_by``.
+
+    ``searchFilter``, ``orderByKey`` and ``orderByAsc`` are the query parameters the app reads
+    its runs search and sort from (and writes when they are changed), inside the hash route
+    ``#/experiments/<id>/runs``. Sorted by a metric, the table lists the matching trials flat
+    (sorted by date it nests them, collapsed, under their sweep's parent run).
+    """
+    query = f"{MODEL_TRAINING_VIEW}&searchFilter={urllib.parse.quote(search, safe='')}"
+    if order_by:
+        query += f"&orderByKey={urllib.parse.quote(f'metrics.`{order_by}`', safe='')}"
+        query += f"&orderByAsc={'true' if ascending else 'false'}"
+    return f"{base}/#/experiments/{experiment_id}/runs?{query}"
+
+
+@dataclass(frozen=True)
+class SweepLink:
+    """What the printed link opens: which sweep (in words), its experiment, whether it is reported."""
+
+    described: str  # reports.runs.SweepRuns.describe(): which sweep, and why that one
+    experiment: str
+    experiment_id: str
+    sweep_run_id: str | None  # None: the experiment holds train runs only
+    reported: bool  # some trial carries on_front = "true" (resnetx report has run)
+    order_by: str = "val_acc"  # the sweep's first objective: the front is listed by it
+    ascending: bool = False
+
+    def lines(self, base: str) -> list[str]:
+        out = [f"experiment {self.experiment} (runs table): {experiment_url(base, self.experiment_id)}",
+               self.described]
+        if self.sweep_run_id is None:
+            return out
+        front = runs_url(base, self.experiment_id, front_filter(self.sweep_run_id), self.order_by, self.ascending)
+        out.append(f"its Pareto front, by {self.order_by}: {front}")
+        if not self.reported:
+            out.append(f"  no trial of it is tagged on_front yet: run  resnetx report --sweep {self.sweep_run_id}"
+                       "  first")
+        return out
+
+
+def sweep_link(uri: str, args: argparse.Namespace) -> SweepLink | None:
+    """The sweep the printed link opens, read before the server starts (the same default as report/export).
+
+    An explicitly named experiment or sweep that does not exist is a one-line error; the
+    default experiment may simply not exist yet (then there is nothing to link to).
+    """
+    from reports.runs import load_sweep
+    from sweep.config.paths import DEFAULT_EXPERIMENT
+
+    try:
+        sweep = load_sweep(uri, args.experiment or DEFAULT_EXPERIMENT, args.sweep)
+    except ConfigError as exc:
+        if args.experiment or args.sweep or exc.field != "--experiment":
+            raise
+        return None
+    from reports.pareto import DEFAULT_OBJECTIVES, parse_objectives
+
+    reported = any(tags.get("on_front") == "true" for tags in sweep.report_tags.values())
+    try:
+        first = parse_objectives(sweep.objectives_tag or DEFAULT_OBJECTIVES)[0]
+    except ConfigError:  # a hand-edited tag: list the front by accuracy
+        first = parse_objectives(DEFAULT_OBJECTIVES)[0]
+    return SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
+                     first.name, not first.maximize)
+
+
 def run(args: argparse.Namespace) -> int:
     uri, artifacts = resolve_store(args)
     port = free_port(args.host) if args.port == 0 else args.port
     check_port(args.host, port)
     url = f"http://{args.host}:{port}"
+    link = sweep_link(uri, args)
     process = subprocess.Popen(server_command(uri, artifacts, args.host, port), env=server_env(),
                                start_new_session=True)  # Ctrl-C reaches us; we stop the server's group
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -124,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"starting the MLflow UI on {url} (store: {uri}) ...", flush=True)
         wait_healthy(url, process)
         print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
+        for line in link.lines(url) if link else []:
+            print(line, flush=True)
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"warning: bound to {args.host}: anyone who can reach this machine can read the runs",
                   file=sys.stderr, flush=True)

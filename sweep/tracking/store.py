@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 from reports.mlflow_io import retry as with_retry
 from sweep.config.paths import DEFAULT_EXPERIMENT, configure_environment, resolve_tracking_uri, runs_dir, sqlite_uri
 
-__all__ = ["DEFAULT_EXPERIMENT", "RunLogger", "configure_environment", "prepare_store", "resolve_tracking_uri",
-           "runs_dir", "sqlite_uri", "with_retry"]
+__all__ = ["DEFAULT_EXPERIMENT", "EXPERIMENT_KIND_TAG", "MODEL_TRAINING_KIND", "RunLogger", "configure_environment",
+           "prepare_store", "resolve_tracking_uri", "runs_dir", "sqlite_uri", "with_retry"]
 
 _MAX_BATCH_METRICS = 1000
 _MAX_BATCH_PARAMS = 100
@@ -59,22 +59,38 @@ def prepare_store(tracking_uri: str, experiment: str, artifact_root: str | Path 
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+# MLflow keeps an experiment's kind in the tag ``mlflow.experimentKind``: unset or
+# ``genai_development`` is a GenAI experiment (first page: traces, sessions; no runs visible),
+# ``custom_model_development`` a model-training one (first page: the runs table; DESIGN.md §5).
+# MLflow 3.17.2's own UI routes by the browser's workflow switch instead (measured; the links
+# `resnetx ui` prints select it, see sweep/cli/ui.py), but the tag is what the experiment *is*.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
+
 def _ensure_experiment(client: MlflowClient, name: str, artifact_root: str | Path | None) -> str:
+    """The experiment's id, created as a model-training experiment if missing (restored if deleted).
+
+    An existing experiment without a kind gets the model-training kind (stores made before
+    this tag was set); one whose kind someone chose in the UI keeps it.
+    """
     found = with_retry(lambda: client.get_experiment_by_name(name))
-    if found is not None:
-        if found.lifecycle_stage == "deleted":
-            with_retry(lambda: client.restore_experiment(found.experiment_id))
-        return found.experiment_id
-    location = None
-    if artifact_root is not None:
-        location = Path(artifact_root).resolve().as_uri() if "://" not in str(artifact_root) else str(artifact_root)
-    try:
-        return with_retry(lambda: client.create_experiment(name, artifact_location=location))
-    except Exception:  # created concurrently by someone else: use theirs
-        found = with_retry(lambda: client.get_experiment_by_name(name))
-        if found is None:
-            raise
-        return found.experiment_id
+    if found is None:
+        location = None
+        if artifact_root is not None:
+            location = Path(artifact_root).resolve().as_uri() if "://" not in str(artifact_root) else str(artifact_root)
+        try:
+            return with_retry(lambda: client.create_experiment(name, artifact_location=location,
+                                                               tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}))
+        except Exception:  # created concurrently by someone else: use theirs
+            found = with_retry(lambda: client.get_experiment_by_name(name))
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        with_retry(lambda: client.restore_experiment(found.experiment_id))
+    if not found.tags.get(EXPERIMENT_KIND_TAG):
+        with_retry(lambda: client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND))
+    return found.experiment_id
 
 
 class RunLogger:
