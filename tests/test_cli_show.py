@@ -154,3 +154,23 @@ def resnet50_fold3_params_from_torchvision() -> int:
         if channels[source] != channels[node] or stage_of[source] != stage_of[node]:
             total += channels[source] * channels[node] + 2 * channels[node]
     return total
+
+
+def test_show_reads_an_experiment_file_exactly_as_training_does(capsys, tmp_path: Path):
+    """One reader (load_experiment) for both: the same network, the same --set, the same refusals."""
+    from resnetx.errors import ConfigError
+    from sweep.config.experiment import load_experiment
+
+    path = str(Path(__file__).resolve().parents[1] / "examples" / "digits-tiny.yaml")
+    sets = ["fold=2", "model.start_id=2", "model.c_out=10"]
+    assert main(["show", path, "--json", *(a for s in sets for a in ("--set", s))]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"] == load_experiment(path, ["fold=2", "model.start_id=2"]).model.to_dict()
+    # a model that contradicts its dataset: training refuses it, so show does too, in the same words
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(yaml.safe_dump({"model": {"num_nodes": [1, 1], "in_channels": 3}, "data": {"name": "digits"}}))
+    with pytest.raises(ConfigError) as refused:
+        load_experiment(str(clash))
+    code, out, err = show(capsys, str(clash))
+    assert (code, out) == (2, "") and err == f"resnetx: error: {refused.value}\n"
+    assert "dataset digits has 1" in err

@@ -110,3 +110,34 @@ def test_invalid_config_artifact_aborts_the_whole_export(store, tmp_path):
         assert not (tmp_path / "x").exists()
     finally:
         client.log_text(broken, good, schema.CONFIG_ARTIFACT)
+
+
+def test_export_names_the_sweep_it_took(store, tmp_path, capsys):
+    """The default sweep is load_sweep's choice: the first line names it, so an export is never a guess."""
+    capsys.readouterr()
+    base = ["export", "--runs-dir", str(store["folder"]), "--top", "1", "--by", "val_acc"]
+    assert cli_main([*base, "--out", str(tmp_path / "a")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"exporting from sweep quick-sweep (run {store['parent']}, {len(TRIALS)} trials")
+    assert cli_main([*base, "--out", str(tmp_path / "b"), "--sweep", store["old_parent"]]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"exporting from sweep old-sweep (run {store['old_parent']}, 2 trials")
+    assert cli_main([*base, "--out", str(tmp_path / "c"), "--experiment", "solo"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("exporting from train runs of experiment 'solo'")
+
+
+def test_with_weights_but_no_checkpoints_still_exports_every_config(store, tmp_path, capsys):
+    """This store was written without Tune (no tune_path tag): one line per trial, configs still written."""
+    capsys.readouterr()
+    out = tmp_path / "w"
+    assert cli_main(["export", "--runs-dir", str(store["folder"]), "--out", str(out), "--front", "--with-weights"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [line for line in lines if line.startswith("no weights for run ")]
+    written = sorted(out.glob("*.yaml"))
+    assert len(notes) == len(written) == len(expected_front(store)) - 1
+    assert all("a sweep without a tune_path tag" in n and n.endswith("exported its config only") for n in notes)
+    assert not list(out.glob("*.pt"))
+    assert all("weights" not in yaml.safe_load(p.read_text())["provenance"] for p in written)
+    assert cli_main(["export", "--runs-dir", str(store["folder"]), "--out", str(tmp_path / "s"), "--top", "1",
+                     "--by", "val_acc", "--experiment", "solo", "--with-weights"]) == 0
+    assert "it is a `resnetx train` run: no Tune checkpoint" in capsys.readouterr().out

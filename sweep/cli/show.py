@@ -3,15 +3,20 @@
 CONFIG is a built-in name (resnet18 ... resnet152, resnet50-fold3, tiny, seed-mbconv, ...)
 or a YAML file holding a model config (or an exported config with a `model:` section).
 Overrides: --set model.fold=3 --set model.start_id=5 (or fold=3).
+For a file exported with --with-weights, also says whether its trained weights are beside it
+and match the checksum in its provenance.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnetx.errors import ConfigError
+
+if TYPE_CHECKING:
+    from resnetx import ResNetXConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,16 +28,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
 
 
-def load_model_config(spec: str, sets: list[str]):
-    """Built-in defaults < YAML file < --set overrides, validated once."""
+def is_file_spec(spec: str) -> bool:
+    return Path(spec).suffix.lower() in {".yaml", ".yml", ".json", ".py"} or Path(spec).exists()
+
+
+def load_model_config(spec: str, sets: list[str]) -> tuple[ResNetXConfig, int | None]:
+    """The network ``show`` describes, and the image side it trains at (None: not known).
+
+    Built-in defaults < YAML file < --set overrides, validated once. An experiment file (one
+    with a ``data:`` section: what ``resnetx train`` reads and ``resnetx export`` writes) goes
+    through :func:`sweep.config.experiment.load_experiment`, so its dataset fills
+    ``in_channels``/``num_classes`` exactly as for training and the network shown is the one
+    that trains. A built-in name or a file of model fields alone has no dataset to fill from:
+    it is shown as written.
+    """
     from resnetx import ResNetXConfig, builtin_config
     from resnetx.config import canonical_keys
+    from sweep.config.experiment import load_experiment
     from sweep.config.overrides import apply_sets, read_yaml_file
 
-    if Path(spec).suffix.lower() in {".yaml", ".yml", ".json", ".py"} or Path(spec).exists():
+    model_sets = [_model_set(s) for s in sets]
+    if is_file_spec(spec):
         document: dict[str, Any] = read_yaml_file(spec)
+        if "data" in document:
+            experiment = load_experiment(spec, model_sets)
+            return experiment.model, experiment.data.effective_image_size
         data = dict(document["model"]) if isinstance(document.get("model"), dict) else document
-        data = {**_dataset_fields(document.get("data")), **data}
         try:
             data = canonical_keys(data)
         except ConfigError as exc:
@@ -43,37 +64,50 @@ def load_model_config(spec: str, sets: list[str]):
         except ConfigError as exc:  # e.g. resnet50-fold0: a field of the model config is wrong
             field = exc.field if exc.field == "model" else f"model.{exc.field}"
             raise ConfigError(field, exc.value, exc.allowed) from None
-    merged = apply_sets(data, [_model_set(s) for s in sets])
+    merged = apply_sets(data, model_sets)
     try:
-        return ResNetXConfig(**merged)
+        return ResNetXConfig(**merged), None
     except ConfigError as exc:
         raise ConfigError(f"model.{exc.field}", exc.value, exc.allowed) from None
 
 
-def _dataset_fields(section: Any) -> dict[str, Any]:
-    """An experiment file's dataset decides the input channels and classes its model leaves unset."""
-    from sweep.config.datasets import DATASETS
+def weights_beside(spec: str) -> dict[str, Any] | None:
+    """The trained weights exported next to a YAML file, and whether they are the exported ones.
 
-    if not isinstance(section, dict) or section.get("name", "digits") not in DATASETS:
-        return {}
-    spec = DATASETS[section.get("name", "digits")]
-    fields: dict[str, Any] = {"in_channels": spec.in_channels}
-    if spec.num_classes is not None:
-        fields["num_classes"] = spec.num_classes
-    return fields
-
-
-def dataset_input_size(spec: str) -> int | None:
-    """The image side an experiment file trains at (its data section), for the FLOPs shown."""
-    from sweep.config.datasets import DATASETS
+    ``resnetx export --with-weights`` names them in ``provenance.weights`` (file, sha256); a
+    ``FILE.pt`` without that record is still reported, with no checksum to compare. None when
+    ``spec`` is no file or has no weights beside it.
+    """
+    from resnetx.model import file_sha256
     from sweep.config.overrides import read_yaml_file
 
-    if not Path(spec).is_file():
+    if not is_file_spec(spec):
         return None
-    section = read_yaml_file(spec).get("data")
-    if not isinstance(section, dict) or section.get("name", "digits") not in DATASETS:
+    provenance = read_yaml_file(spec).get("provenance")
+    recorded = provenance.get("weights") if isinstance(provenance, dict) else None
+    if isinstance(recorded, dict) and recorded.get("file"):
+        path, expected = Path(spec).parent / str(recorded["file"]), recorded.get("sha256")
+    elif Path(spec).with_suffix(".pt").is_file():
+        path, expected = Path(spec).with_suffix(".pt"), None
+    else:
         return None
-    return section.get("image_size") or DATASETS[section.get("name", "digits")].image_size
+    info: dict[str, Any] = {"file": str(path), "epoch": (recorded or {}).get("epoch"), "sha256": None}
+    if not path.is_file():
+        info["checksum"] = "missing"
+        return info
+    info["sha256"] = file_sha256(path)
+    info["checksum"] = "not recorded" if not expected else "ok" if info["sha256"] == expected else "mismatch"
+    return info
+
+
+def _weights_line(info: dict[str, Any]) -> str:
+    if info["checksum"] == "missing":
+        return f"trained weights: {info['file']} is missing (named in the provenance)"
+    if info["checksum"] == "mismatch":
+        return (f"trained weights: {info['file']}: checksum MISMATCH (SHA-256 {info['sha256'][:16]}... is not "
+                "the exported file's); build_model refuses it")
+    epoch = f", epoch {info['epoch']}" if info.get("epoch") is not None else ""
+    return f"trained weights: {info['file']} (checksum {info['checksum']}{epoch})"
 
 
 def _model_set(item: str) -> str:
@@ -121,14 +155,18 @@ def run(args: argparse.Namespace) -> int:
 
     from resnetx import build_model, count_flops, count_params
 
-    config = load_model_config(args.config, args.sets)
-    size = parse_input_size(args.input_size, config, dataset_input_size(args.config))
+    config, side = load_model_config(args.config, args.sets)
+    size = parse_input_size(args.input_size, config, side)
+    weights = weights_beside(args.config)
     model = build_model(config, device="meta")  # shapes only: instant, and no memory for huge widths
     params, flops = count_params(model), count_flops(model, size)
     rows = plan_rows(config)
     if args.json:
-        print(json.dumps({"config": config.to_dict(), "config_hash": config.canonical_hash(),
-                          "params": params, "flops": flops, "input_size": list(size), "plan": rows}))
+        shown = {"config": config.to_dict(), "config_hash": config.canonical_hash(),
+                 "params": params, "flops": flops, "input_size": list(size), "plan": rows}
+        if weights is not None:  # only for a file with weights beside it
+            shown["weights"] = weights
+        print(json.dumps(shown))
         return 0
     console = Console()
     table = Table(title=f"ResNetX wiring plan ({args.config})", show_lines=False)
@@ -146,4 +184,6 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"parameters: {params:,}")
     console.print(f"FLOPs (forward, 2 per multiply-add) at {'x'.join(map(str, size))}: {flops:,} "
                   f"({flops / 2e9:.3f} GMACs)")
+    if weights is not None:
+        console.print(_weights_line(weights), soft_wrap=True, highlight=False, markup=False)
     return 0
