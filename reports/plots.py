@@ -76,6 +76,16 @@ def _new_figure():
 
 
 def pareto_png(analysis: Analysis, path: Path) -> Path | None:
+    fig = pareto_figure(analysis)
+    if fig is None:
+        return None
+    fig.savefig(path)
+    return path
+
+
+def pareto_figure(analysis: Analysis):
+    """The figure of ``pareto.png`` (None when no trial has an accuracy and a parameter count);
+    ``reports.plot_front`` returns it to notebooks, so they see exactly what the report shows."""
     from matplotlib.lines import Line2D
 
     data = _points(analysis)
@@ -118,8 +128,7 @@ def pareto_png(analysis: Analysis, path: Path) -> Path | None:
                     label="on front (all objectives)")]
     fig.subplots_adjust(right=0.74)
     ax.legend(handles=fold_handles + unit_handles + extra, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def hypervolume_png(analysis: Analysis, path: Path) -> Path | None:

@@ -93,3 +93,26 @@ def test_divergence_ends_the_run_failed_with_status(tmp_path, capsys):
     assert code == 1 and "diverged" in capsys.readouterr().out
     _, run = _only_run(tmp_path)
     assert run.info.status == "FAILED" and run.data.tags[schema.TAG_STATUS] == schema.STATUS_DIVERGED
+
+
+def test_the_cli_is_a_thin_wrapper_over_the_api(tmp_path, monkeypatch):
+    """`resnetx train` passes its options to sweep.api.train (one implementation) and exits 1 on divergence."""
+    import sweep.api
+
+    calls = []
+
+    class Diverged:
+        status = schema.STATUS_DIVERGED
+
+    def fake_train(config, overrides=None, **options):
+        calls.append((config, overrides, options))
+        return Diverged()
+
+    monkeypatch.setattr(sweep.api, "train", fake_train)
+    code = main(["train", "tiny", "--set", "train.epochs=2", "--runs-dir", str(tmp_path), "--no-mlflow",
+                 "--resume", str(tmp_path / "ckpt"), "--extend-epochs"])
+    assert code == 1
+    ((config, overrides, options),) = calls
+    assert config == "tiny" and overrides == ["train.epochs=2"]
+    assert options["runs_dir"] == str(tmp_path) and options["mlflow"] is False and options["extend_epochs"] is True
+    assert options["resume_from"] == str(tmp_path / "ckpt") and options["checkpoint_dir"] is None

@@ -63,3 +63,49 @@ def test_gpu_fractions_and_impossible_requests(monkeypatch):
         cluster_slots(1, 0.25)
     with pytest.raises(ConfigError, match="no trial fits"):
         cluster_slots(4, 0)
+
+
+def _sweep_parser():
+    import argparse
+
+    from sweep.cli import sweep as sweep_cli
+
+    parser = argparse.ArgumentParser()
+    sweep_cli.add_arguments(parser)
+    return parser
+
+
+def test_argparse_defaults_are_the_settings_defaults():
+    """One source of truth: every SweepSettings field is an option whose default is the field's."""
+    from sweep.cli.sweep import settings_from_args
+    from sweep.config.settings import SweepSettings
+
+    parser = _sweep_parser()
+    parsed = vars(parser.parse_args([]))
+    defaults = SweepSettings()
+    for name in SweepSettings.model_fields:
+        assert name in parsed, f"SweepSettings.{name} has no resnetx sweep option"
+        value = tuple(parsed[name]) if name == "sets" else parsed[name]
+        assert value == getattr(defaults, name), name
+    assert settings_from_args(parser.parse_args([])) == defaults
+    text = parser.format_help()
+    assert f"(default: {defaults.num_samples})" in text and f"(default: {defaults.space})" in text
+
+
+def test_the_cli_builds_its_settings_through_the_api(monkeypatch):
+    """`resnetx sweep` is a thin wrapper: its options reach the same settings function as run_sweep's."""
+    import sweep.api
+    from sweep.cli.sweep import settings_from_args
+
+    seen = {}
+    real = sweep.api.sweep_settings
+
+    def recording(overrides=None, **options):
+        seen.update(options)
+        return real(overrides, **options)
+
+    monkeypatch.setattr(sweep.api, "sweep_settings", recording)
+    args = _sweep_parser().parse_args(["--num-samples", "3", "--set", "train.epochs=2", "--no-report"])
+    settings = settings_from_args(args)
+    assert seen["num_samples"] == 3 and seen["sets"] == ["train.epochs=2"] and seen["report"] is False
+    assert settings.num_samples == 3 and settings.sets == ("train.epochs=2",) and settings.report is False

@@ -1,8 +1,9 @@
 """Run a Ray Tune sweep over a ResNetX search space, tracked in MLflow (the main job).
 
 With no options: the `quick` space on the offline `digits` dataset, a local Ray runtime,
-MLflow in ./resnetx-runs/mlflow.db, multi-objective search (max val_acc, min params), 12
-trials; ends by printing the Pareto front and where the report and the MLflow UI are.
+MLflow in ./resnetx-runs/mlflow.db, multi-objective search (max val_acc, min params); ends by
+printing the Pareto front and where the report and the MLflow UI are. The same sweep from
+Python: `from sweep import run_sweep` (docs/api.md).
 
 Examples:
   resnetx sweep
@@ -14,52 +15,60 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from sweep.config.settings import SweepSettings
+from sweep.config.settings import SCHEDULERS, SEARCHES, SweepSettings
+
+# The one set of defaults is SweepSettings' (the Python API uses it too); argparse reads it from there.
+DEFAULTS: dict[str, Any] = {name: info.default for name, info in SweepSettings.model_fields.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--space", default="quick", help="built-in space name or YAML file (default: quick)")
-    add("--search", default="optuna", help="optuna | random | grid (default: optuna)")
-    add("--objectives", default=None, help="e.g. val_acc:max,params:min (default: the space's objectives)")
-    add("--scheduler", default="none", help="asha | none: early stopping on the accuracy objective")
-    add("--num-samples", type=int, default=12, help="number of trials (default: 12)")
-    add("--max-concurrent", type=int, default=None, help="trials at once (default: what resources allow)")
-    add("--cpus-per-trial", type=float, default=1.0)
-    add("--gpus-per-trial", type=float, default=0.0, help="fractions such as 0.25 pack trials on one GPU")
-    add("--time-budget", dest="time_budget_s", type=float, default=None, help="seconds for the whole sweep")
-    add("--trial-timeout", dest="trial_timeout_s", type=float, default=None, help="seconds per trial")
-    add("--max-failures", type=int, default=2, help="retries of a trial after a transient failure")
-    add("--seed", type=int, default=0)
-    add("--experiment", default="resnetx", help="MLflow experiment (default: resnetx)")
-    add("--name", default=None, help="sweep name (default: sweep-<timestamp>)")
-    add("--runs-dir", default=None, help="folder for mlflow.db, artifacts, ray, reports (default: ./resnetx-runs)")
-    add("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite under --runs-dir)")
-    add("--storage-path", default=None, help="Tune storage (default: <runs-dir>/ray; shared for clusters)")
-    add("--address", default=None, help="join a Ray cluster: HOST:PORT or auto")
-    add("--resume", action="store_true", help="continue the last unfinished sweep of --experiment")
-    add("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-        help="override every trial's config, e.g. train.epochs=2 (repeatable)")
-    add("--no-report", dest="report", action="store_false", help="skip the Pareto report at the end")
+    def add(flag: str, field: str, **kwargs: Any) -> None:
+        parser.add_argument(flag, dest=field, default=DEFAULTS[field], **kwargs)
+
+    add("--space", "space", help="built-in space name or YAML file (default: %(default)s)")
+    add("--search", "search", help=f"{' | '.join(SEARCHES)} (default: %(default)s)")
+    add("--objectives", "objectives", help="e.g. val_acc:max,params:min (default: the space's objectives)")
+    add("--scheduler", "scheduler", help=f"{' | '.join(SCHEDULERS)}: early stopping (default: %(default)s)")
+    add("--num-samples", "num_samples", type=int, help="number of trials (default: %(default)s)")
+    add("--max-concurrent", "max_concurrent", type=int, help="trials at once (default: what resources allow)")
+    add("--cpus-per-trial", "cpus_per_trial", type=float, help="(default: %(default)s)")
+    add("--gpus-per-trial", "gpus_per_trial", type=float,
+        help="fractions such as 0.25 pack trials on one GPU (default: %(default)s)")
+    add("--time-budget", "time_budget_s", type=float, help="seconds for the whole sweep (default: no limit)")
+    add("--trial-timeout", "trial_timeout_s", type=float, help="seconds per trial (default: no limit)")
+    add("--max-failures", "max_failures", type=int,
+        help="retries of a trial after a transient failure (default: %(default)s)")
+    add("--seed", "seed", type=int, help="(default: %(default)s)")
+    add("--experiment", "experiment", help="MLflow experiment (default: %(default)s)")
+    add("--name", "name", help="sweep name (default: sweep-<timestamp>)")
+    add("--runs-dir", "runs_dir", help="folder for mlflow.db, artifacts, ray, reports (default: ./resnetx-runs)")
+    add("--tracking-uri", "tracking_uri", help="MLflow tracking URI (default: sqlite under --runs-dir)")
+    add("--storage-path", "storage_path", help="Tune storage (default: <runs-dir>/ray; shared for clusters)")
+    add("--address", "address", help="join a Ray cluster: HOST:PORT or auto")
+    parser.add_argument("--resume", dest="resume", action="store_true", default=DEFAULTS["resume"],
+                        help="continue the last unfinished sweep of --experiment")
+    parser.add_argument("--set", dest="sets", action="append", default=list(DEFAULTS["sets"]), metavar="KEY=VALUE",
+                        help="override every trial's config, e.g. train.epochs=2 (repeatable)")
+    parser.add_argument("--no-report", dest="report", action="store_false", default=DEFAULTS["report"],
+                        help="skip the Pareto report at the end")
     # Names in sweep.tune.trainable.TRAINABLES: the shipped CLI has only "resnetx"; the test suite
     # registers its stand-in (tests/support/standin.py). Hidden until there is a second real one.
-    add("--trainable", default="resnetx", help=argparse.SUPPRESS)
+    add("--trainable", "trainable", help=argparse.SUPPRESS)
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:
-    fields = {k: v for k, v in vars(args).items() if k in SweepSettings.model_fields}
-    fields["sets"] = tuple(args.sets)
-    return SweepSettings(**fields)
+    """The parsed options as validated settings, through the API's own settings handling."""
+    from sweep.api import sweep_settings
+
+    return sweep_settings(**{k: v for k, v in vars(args).items() if k in SweepSettings.model_fields})
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweep.cli.summary import print_summary
-    from sweep.tune.runner import run_sweep
+    from sweep.api import run_settings
 
-    console = Console()
-    outcome = run_sweep(settings_from_args(args), console)
-    print_summary(outcome, console)
+    run_settings(settings_from_args(args), Console())
     return 0
