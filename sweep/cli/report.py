@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                           budgets=budgets, log_to_mlflow=not args.no_mlflow, reports_root=root)
     analysis = result.analysis
     console = Console()
-    console.print(f"report of {result.sweep.describe()}", soft_wrap=True)
+    console.print(f"report of {result.sweep.describe()}", soft_wrap=True, highlight=False, markup=False)
     table = Table(title=f"Pareto front ({', '.join(str(o) for o in analysis.objectives)})")
     front = front_table(analysis).drop(columns=["trial_id", "train.seed"], errors="ignore")  # narrow terminals
     front["run_id"] = front["run_id"].str[:8]  # the full ids are in pareto.csv
