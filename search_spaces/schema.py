@@ -27,7 +27,7 @@ from search_spaces.params import Choice, Constant, Grid, Match, Param, Split, pa
 MODEL_FIELDS: tuple[str, ...] = tuple(ResNetXConfig.model_fields)
 # The fields of sweep.config.experiment.DataConfig / TrainConfig (search_spaces may not import sweep).
 DATA_FIELDS: tuple[str, ...] = ("name", "root", "download", "val_fraction", "split_seed", "image_size", "augment",
-                                "subset")
+                                "subset", "loader", "resident_limit_mb", "workers")
 TRAIN_FIELDS: tuple[str, ...] = (
     "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
     "label_smoothing", "amp", "channels_last", "compile", "seed", "device", "num_threads", "evaluate_test",

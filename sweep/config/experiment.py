@@ -33,7 +33,10 @@ SCHEDULES = ("cosine", "linear", "step", "constant")  # all after `warmup_epochs
 FREEZE_MODES = ("none", "backbone", "all")
 # Fields that change how a run executes, never what it trains: left out of config_hash.
 EXECUTION_ONLY_TRAIN = ("seed", "device", "num_threads", "compile", "checkpoint_every")
-EXECUTION_ONLY_DATA = ("download",)
+# How the data reaches the device changes the random stream, not what is trained: like the device,
+# the loader choice is left out of config_hash (a resumed run may switch paths; see sweep.data.stream).
+EXECUTION_ONLY_DATA = ("download", "loader", "resident_limit_mb", "workers")
+LOADERS = ("auto", "resident", "stream")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _MODEL_FILLED = {"in_channels": ("in_channels", "c_in"), "num_classes": ("num_classes", "c_out")}
 
@@ -47,6 +50,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "warmup_epochs": (lambda v: v >= 0, "must be >= 0"),
     "label_smoothing": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     "grad_clip": (lambda v: v > 0, "must be > 0 (or null for no clipping)"),
+    "resident_limit_mb": (lambda v: v > 0, "must be > 0 MiB (or null for half the free device memory)"),
 }
 
 
@@ -84,6 +88,13 @@ class DataConfig(StrictConfig):
     image_size: StrictInt | None = None  # None: the dataset's default (DATASETS[name].image_size)
     augment: StrictBool = True
     subset: StrictInt | None = None  # cap on training examples (fast tests, quick looks)
+    # How the splits reach the training device (sweep.data.stream): ``resident`` copies them there
+    # once (fastest), ``stream`` feeds batches through a DataLoader; ``auto`` streams when the data
+    # is larger than ``resident_limit_mb`` MiB (None: half the device's free memory; on the CPU the
+    # resident path copies nothing, so auto is resident there unless a limit is set).
+    loader: Literal["auto", "resident", "stream"] = "auto"
+    resident_limit_mb: float | None = None
+    workers: StrictInt | None = None  # DataLoader worker processes when streaming (None: half the threads, <= 4)
 
     @field_validator("name")
     @classmethod
@@ -103,12 +114,27 @@ class DataConfig(StrictConfig):
     def _fraction_number(cls, value: Any) -> Any:
         return _number(value, "val_fraction")
 
+    @field_validator("resident_limit_mb", mode="before")
+    @classmethod
+    def _limit_number(cls, value: Any) -> Any:
+        return value if value is None else _number(value, "resident_limit_mb")
+
+    @field_validator("loader", mode="before")
+    @classmethod
+    def _loader(cls, value: Any) -> Any:
+        if value not in LOADERS:
+            raise ConfigError("loader", value, f"must be one of {', '.join(LOADERS)}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
         if self.image_size is not None and self.image_size < 8:
             raise ConfigError("image_size", self.image_size, "must be >= 8 (or null for the dataset default)")
         if self.subset is not None and self.subset < 1:
             raise ConfigError("subset", self.subset, "must be >= 1 (or null for the whole training set)")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError("workers", self.workers, "must be >= 0 (0 loads batches in the training process; "
+                              "or null for the default)")
         if self.name == "imagefolder" and not self.root:
             raise ConfigError("root", self.root, "imagefolder needs data.root: a folder with train/ (and val/, test/)")
         return self

@@ -3,7 +3,8 @@
 Why not torchvision transforms: they work one image at a time in Python (and usually in
 DataLoader worker processes); here a whole batch is cropped and flipped by one gather, on the
 GPU when training there, driven by an explicit ``torch.Generator`` so a checkpoint can save
-and restore the exact random stream.
+and restore the exact random stream. The streaming path (``sweep.data.stream``) applies the
+same :class:`BatchAugment` to CPU batches in its DataLoader workers, with a generator seeded per batch.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Datasets by name, loaded once into numpy arrays (a :class:`DatasetBundle`).
 
 Why numpy: a bundle put into Ray's object store is shared zero-copy by every trial on a
-node, and the training loop moves it to the device in one copy. Images are uint8 NCHW
+node, and the training loop moves it to the device in one copy (or, when it does not fit,
+streams batches from it: ``sweep.data.stream``). Images are uint8 NCHW
 (a quarter of float32's memory); normalisation and augmentation happen on the device.
 
 Names resolve through two registries: the metadata in ``sweep.config.datasets`` (what configs

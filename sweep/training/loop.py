@@ -1,9 +1,21 @@
 """Train one experiment config: plain PyTorch, no Ray (the Ray trainable calls this).
 
-Why it is fast: the whole dataset lives on the training device as uint8 tensors; each step
-gathers a batch by index, crops/flips it with one gather (``sweep.data.augment``) and normalises it
-on the device. No DataLoader, no worker processes, no per-image Python. On CUDA the loop
-never waits for the GPU except to check for divergence every few steps and once per epoch.
+Why it is fast: when the data fits (the *resident* path), the training and validation splits
+live on the training device as uint8 tensors; each step gathers a batch by index, crops/flips it
+with one gather (``sweep.data.augment``) and normalises it on the device. No DataLoader, no
+worker processes, no per-image Python. On CUDA the loop never waits for the GPU except to check
+for divergence every few steps and once per epoch. The test split goes to the device only when
+it is evaluated (``train.evaluate_test``), after training, and is freed afterwards.
+
+Data larger than the limit (``data.loader``/``data.resident_limit_mb``, chosen by
+``sweep.data.stream.choose_path``) is *streamed*: a DataLoader's workers crop/flip batches on the
+CPU with the same augmentation and hand them over pinned; the device holds one batch at a time.
+The choice is ``TrainResult.info["data_path"]`` (``resident``/``stream``); :func:`data_plan`
+gives it before training, for a caller that logs it up front.
+
+Resume: the resident path continues bit-exactly (the device generator's state is checkpointed);
+the streaming path is exact at epoch boundaries, which is where checkpoints are written (its
+order and crops are seeded by ``train.seed``, epoch and batch index).
 
 Contract (docs/architecture.md): after every epoch the metrics dict (keys :data:`EPOCH_KEYS`)
 is computed, the checkpoint is written (atomically, when a folder is given), then
@@ -19,7 +31,7 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +46,7 @@ from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig, TrainConfig
 from sweep.data.augment import BatchAugment, default_padding, normalizer, to_input
 from sweep.data.load import DatasetBundle, load_dataset
+from sweep.data.stream import PATH_STREAM, DataPlan, StreamedBundle, choose_path
 from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
 from sweep.training.costs import measure_costs, numeric
 
@@ -50,7 +63,7 @@ class TrainResult:
     history: list[dict[str, float]]
     final: dict[str, float]
     checkpoint: Path | None = None  # the last checkpoint file written, if any
-    info: dict[str, Any] = field(default_factory=dict)  # device, precision, warm-start summary
+    info: dict[str, Any] = field(default_factory=dict)  # device, precision, warm start, data path (DataPlan.info)
 
 
 # -- pure pieces --------------------------------------------------------------------------
@@ -168,12 +181,25 @@ def check_resumable(state: dict[str, Any], cfg: ExperimentConfig, where: str, ex
                       "may continue, with --extend-epochs)")
 
 
+def data_plan(cfg: ExperimentConfig, data: DatasetBundle, device: torch.device | None = None) -> DataPlan:
+    """How :func:`train` will feed ``data`` to ``device`` (default: ``train.device`` resolved)."""
+    device = device if device is not None else resolve_device(cfg.train.device)
+    return choose_path(cfg.data, data, device, cfg.train.evaluate_test)
+
+
 # -- the loop -----------------------------------------------------------------------------
 class _Loop:
-    """Model, optimizer, device-resident data and random stream of one training run."""
+    """Model, optimizer, data (resident on the device, or streamed) and random stream of one training run.
 
-    def __init__(self, cfg: ExperimentConfig, data: DatasetBundle, device: torch.device) -> None:
-        self.cfg, self.tc, self.device = cfg, cfg.train, device
+    Resident: ``train_x``/``train_y``/``val_x``/``val_y`` are device tensors and ``stream`` is None.
+    Streaming: those four are None and ``stream`` holds the DataLoaders. ``test_x``/``test_y`` stay
+    None until :meth:`evaluate_test` moves the test split (resident) and are dropped after it.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, data: DatasetBundle, device: torch.device,
+                 plan: DataPlan | None = None) -> None:
+        self.cfg, self.tc, self.device, self.data = cfg, cfg.train, device, data
+        self.plan = plan if plan is not None else choose_path(cfg.data, data, device, cfg.train.evaluate_test)
         seed_everything(self.tc.seed)
         self.model = build_model(cfg.model)  # built on the CPU: the same initial weights on any device
         self.warm_start = ""
@@ -195,14 +221,27 @@ class _Loop:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(self.tc.seed)
-        self.train_x, self.train_y = _device_tensor(data.train_x, device), _device_tensor(data.train_y, device)
-        self.val_x, self.val_y = _device_tensor(data.val_x, device), _device_tensor(data.val_y, device)
-        self.test_x, self.test_y = _device_tensor(data.test_x, device), _device_tensor(data.test_y, device)
         self.shift, self.scale = normalizer(data.mean, data.std, device)
         self.augment = BatchAugment(default_padding(data.image_size), data.hflip) if cfg.data.augment else None
-        n, bs = len(self.train_y), self.tc.batch_size
+        n, bs = len(data.train_y), self.tc.batch_size
         # A last batch of one image would break batch norm; drop it rather than crash.
         self.steps_per_epoch = max(1, n // bs + (1 if n % bs > 1 else 0))
+        self.eval_batch_size = max(2 * bs, 256)
+        self.train_x: Tensor | None = None
+        self.train_y: Tensor | None = None
+        self.val_x: Tensor | None = None
+        self.val_y: Tensor | None = None
+        self.test_x: Tensor | None = None
+        self.test_y: Tensor | None = None
+        self.stream: StreamedBundle | None = None
+        if self.plan.path == PATH_STREAM:
+            self.stream = StreamedBundle(data, batch_size=bs, steps_per_epoch=self.steps_per_epoch,
+                                         eval_batch_size=self.eval_batch_size, seed=self.tc.seed,
+                                         augment=self.augment, workers=self.plan.workers,
+                                         pin_memory=device.type == "cuda")
+        else:
+            self.train_x, self.train_y = _device_tensor(data.train_x, device), _device_tensor(data.train_y, device)
+            self.val_x, self.val_y = _device_tensor(data.val_x, device), _device_tensor(data.val_y, device)
         self.step = 0
         self.check_every = 1 if device.type == "cpu" else 25  # a CPU loss check costs nothing
 
@@ -218,18 +257,35 @@ class _Loop:
         """Training mode, except for frozen batch norms (see :func:`train_mode_keeping_frozen_norms`)."""
         train_mode_keeping_frozen_norms(self.model)
 
-    def train_epoch(self) -> tuple[float, int, float]:
-        """One pass over the training set: (mean loss, images seen, last lr). Stops early on NaN/inf."""
-        tc, n, bs = self.tc, len(self.train_y), self.tc.batch_size
-        self.train_mode()
-        perm = torch.randperm(n, generator=self.generator, device=self.device)
-        loss_sum = torch.zeros((), device=self.device)
-        seen, lr = 0, self.optimizer.param_groups[0]["lr"]
+    def _resident_batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's augmented batches, gathered on the device (one generator: exact resume)."""
+        assert self.train_x is not None and self.train_y is not None
+        bs = self.tc.batch_size
+        perm = torch.randperm(len(self.train_y), generator=self.generator, device=self.device)
         for i in range(self.steps_per_epoch):
             idx = perm[i * bs:(i + 1) * bs]
             x, y = self.train_x.index_select(0, idx), self.train_y.index_select(0, idx)
             if self.augment is not None:
                 x = self.augment(x, self.generator)
+            yield x, y
+
+    def _streamed(self, batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches of a DataLoader moved to the device (asynchronously from pinned memory on CUDA)."""
+        for x, y in batches:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def train_epoch(self, epoch: int = 0) -> tuple[float, int, float]:
+        """One pass over the training set: (mean loss, images seen, last lr). Stops early on NaN/inf.
+
+        ``epoch`` (1-based) seeds the streaming path's order and crops; the resident path ignores it.
+        """
+        tc = self.tc
+        self.train_mode()
+        batches = (self._streamed(self.stream.train_batches(epoch)) if self.stream is not None
+                   else self._resident_batches())
+        loss_sum = torch.zeros((), device=self.device)
+        seen, lr = 0, self.optimizer.param_groups[0]["lr"]
+        for i, (x, y) in enumerate(batches):
             lr = lr_at(tc, (self.step + 0.5) / self.steps_per_epoch)  # mid-step: no zero-lr step
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -249,27 +305,49 @@ class _Loop:
             else:
                 self.optimizer.step()
             self.step += 1
-            loss_sum += loss.detach().float() * len(idx)
-            seen += len(idx)
+            loss_sum += loss.detach().float() * len(y)
+            seen += len(y)
             if (i + 1) % self.check_every == 0 and not math.isfinite(loss_sum.item()):
                 break
         return loss_sum.item() / max(seen, 1), seen, lr
 
-    def evaluate(self, x_all: Tensor, y_all: Tensor) -> tuple[float, float]:
-        """(mean cross-entropy without label smoothing, accuracy) in eval mode."""
+    def _chunks(self, x_all: Tensor, y_all: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        size = self.eval_batch_size
+        for start in range(0, len(y_all), size):
+            yield x_all[start:start + size], y_all[start:start + size]
+
+    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> tuple[float, float]:
+        """(mean cross-entropy without label smoothing, accuracy) in eval mode over device ``batches``."""
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        size = max(2 * self.tc.batch_size, 256)
+        n = 0
         with torch.no_grad(), self._autocast():
-            for start in range(0, len(y_all), size):
-                y = y_all[start:start + size]
-                logits = self.runner(self._input(x_all[start:start + size])).float()
+            for x, y in batches:
+                logits = self.runner(self._input(x)).float()
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
+                n += len(y)
         self.train_mode()
-        n = max(len(y_all), 1)
+        n = max(n, 1)
         return loss_sum.item() / n, correct.item() / n
+
+    def evaluate_val(self) -> tuple[float, float]:
+        if self.stream is not None:
+            return self.evaluate(self._streamed(self.stream.eval_batches("val")))
+        assert self.val_x is not None and self.val_y is not None
+        return self.evaluate(self._chunks(self.val_x, self.val_y))
+
+    def evaluate_test(self) -> tuple[float, float]:
+        """The test split, moved to the device only now (resident) and dropped after; streamed otherwise."""
+        if self.stream is not None:
+            return self.evaluate(self._streamed(self.stream.eval_batches("test")))
+        self.test_x, self.test_y = _device_tensor(self.data.test_x, self.device), _device_tensor(self.data.test_y,
+                                                                                                 self.device)
+        try:
+            return self.evaluate(self._chunks(self.test_x, self.test_y))
+        finally:
+            self.test_x = self.test_y = None
 
     def state(self, epoch: int, history: list[dict[str, float]]) -> dict[str, Any]:
         return {
@@ -277,6 +355,7 @@ class _Loop:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {"step": self.step, "steps_per_epoch": self.steps_per_epoch},
+            "data_path": self.plan.path,  # informative: a run may resume on the other path (not exactly)
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": capture_rng(self.generator),
             "history": [dict(h) for h in history],
@@ -341,7 +420,7 @@ def train(
     device = resolve_device(tc.device)
     data = data if data is not None else load_dataset(cfg.data)
     check_bundle(cfg, data)
-    loop = _Loop(cfg, data, device)
+    loop = _Loop(cfg, data, device, data_plan(cfg, data, device))
     start_epoch, history = 0, list[dict[str, float]]()
     if resume_from is not None:
         start_epoch, history = loop.load(load_checkpoint(resume_from), str(resume_from), extend_epochs)
@@ -351,11 +430,11 @@ def train(
     for epoch in range(start_epoch + 1, tc.epochs + 1):
         _sync(device)
         started = time.perf_counter()
-        train_loss, seen, lr = loop.train_epoch()
+        train_loss, seen, lr = loop.train_epoch(epoch)
         _sync(device)
         train_time = time.perf_counter() - started
         diverged = not math.isfinite(train_loss)
-        val_loss, val_acc = (math.nan, 0.0) if diverged else loop.evaluate(loop.val_x, loop.val_y)
+        val_loss, val_acc = (math.nan, 0.0) if diverged else loop.evaluate_val()
         metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc,
                    "epoch_time_s": time.perf_counter() - started,
                    "images_per_s": seen / train_time if train_time > 0 else 0.0, "lr": lr}
@@ -373,7 +452,7 @@ def train(
         costs = numeric(measure_costs(loop.model, data.input_shape, device, latency=measure_latency))
     final = _final_metrics(loop, history, costs, test=tc.evaluate_test and status == STATUS_FINISHED)
     info = {"device": str(device), "amp": str(loop.amp).removeprefix("torch.") if loop.amp else "off",
-            "warm_start": loop.warm_start, "data": data.summary()}
+            "warm_start": loop.warm_start, "data": data.summary(), **loop.plan.info()}
     return TrainResult(status, history, final, last_file, info)
 
 
@@ -388,5 +467,5 @@ def _final_metrics(loop: _Loop, history: list[dict[str, float]], costs: dict[str
         "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
     }
     if test:  # not for a diverged network: its predictions mean nothing
-        final["test_acc"] = loop.evaluate(loop.test_x, loop.test_y)[1]
+        final["test_acc"] = loop.evaluate_test()[1]
     return final
