@@ -1,28 +1,36 @@
 # The two set-up commands of the README. Both create .venv when missing and install the
-# project into it (re-installing only when pyproject.toml changes).
-VENV ?= .venv
+# project into it (re-installing only when pyproject.toml changes); `make test` first installs
+# the Debian packages its tests use when they are missing (.ci/system-deps.sh: chromium,
+# dataset-fashion-mnist), or stops with one line naming the command to run.
+# Every path is the Makefile's own folder's, so a fresh clone uses its own .venv and scripts
+# wherever make is started from (tests/test_fresh_clone.py checks this).
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+VENV ?= $(ROOT).venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: sweep test lint bench clean
+.PHONY: sweep test system-deps lint bench clean
 
 sweep: $(STAMP)  ## the main job: a Ray Tune sweep on the embedded default (quick space, digits)
-	$(VENV)/bin/resnetx sweep
+	cd $(ROOT) && $(VENV)/bin/resnetx sweep
 
-test: $(STAMP)  ## the whole test suite (unit, integration with real Ray/MLflow, end-to-end CLI)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: system-deps $(STAMP)  ## the whole test suite (unit, integration with real Ray/MLflow/Chromium, end-to-end CLI)
+	cd $(ROOT) && $(PY) -m pytest $(PYTEST_ARGS)
+
+system-deps:  ## Debian packages the tests use (chromium, dataset-fashion-mnist): installed when missing
+	@sh $(ROOT).ci/system-deps.sh
 
 lint: $(STAMP)  ## ruff, the import contracts (import-linter) and mypy on resnetx/ and sweep/training/
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy
+	cd $(ROOT) && $(VENV)/bin/ruff check .
+	cd $(ROOT) && $(VENV)/bin/lint-imports
+	cd $(ROOT) && $(VENV)/bin/mypy
 
-$(STAMP): pyproject.toml
+$(STAMP): $(ROOT)pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '$(ROOT).[dev]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) resnetx-runs .pytest_cache
+	rm -rf $(VENV) $(ROOT)resnetx-runs $(ROOT).pytest_cache
