@@ -34,7 +34,7 @@ class Analysis:
 
     objectives: list[Objective]
     ranked: pd.DataFrame  # rankable-status trials + pareto_rank, on_front; best first
-    failed: pd.DataFrame  # every other trial (diverged, failed, infeasible, running, duplicate)
+    failed: pd.DataFrame  # every other trial (stopped early, diverged, failed, running)
     front: pd.DataFrame  # pareto_rank == 0, sorted along the front
     knee_run_id: str | None
     reference: list[float] | None
@@ -45,6 +45,9 @@ class Analysis:
     budgets: pd.DataFrame  # best network under each parameter budget
     ablation: pd.DataFrame | None  # accuracy per fold and start (scratch / warm), or None
     varying: list[str] = field(default_factory=list)  # config params that differ between trials
+    stopped: pd.DataFrame = field(default_factory=pd.DataFrame)  # stopped early: shown apart, with their epochs
+    reference_source: str = ""  # where the hypervolume reference point came from (said in the report)
+    at_epoch: int | None = None  # ranked at this common epoch instead of at the end
 
 
 def check_objectives(frame: pd.DataFrame, objectives: Sequence[Objective],
@@ -61,12 +64,13 @@ def check_objectives(frame: pd.DataFrame, objectives: Sequence[Objective],
     return frame
 
 
-def rank_trials(frame: pd.DataFrame, objectives: Sequence[Objective]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split trials into rankable (status finished / stopped early) and the rest, and rank the former.
+def rank_trials(frame: pd.DataFrame, objectives: Sequence[Objective],
+                statuses: Sequence[str] = schema.RANKABLE_STATUSES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split trials into rankable (by default: trained to the end) and the rest, and rank the former.
 
     Rankable trials with a missing or non-finite objective get rank -1: listed, never on the front.
     """
-    rankable = frame[schema.TAG_STATUS].isin(schema.RANKABLE_STATUSES)
+    rankable = frame[schema.TAG_STATUS].isin(statuses)
     ranked, failed = frame[rankable].copy(), frame[~rankable].copy()
     values = ranked[[o.name for o in objectives]].to_numpy(dtype=float)
     ranked[RANK] = non_dominated_sort(values, [o.maximize for o in objectives])
@@ -129,12 +133,16 @@ def is_warm(value: Any) -> bool:
     return str(value).strip().lower() not in _SCRATCH_VALUES
 
 
-def fold_ablation(ranked: pd.DataFrame, accuracy: str | None) -> pd.DataFrame | None:
-    """Accuracy per fold (mean, std, min, max, n over seeds), split by from-scratch / warm-started.
+def fold_ablation(ranked: pd.DataFrame, accuracy: str | None,
+                  param_columns: Sequence[str] = ()) -> pd.DataFrame | None:
+    """The fold ablation table (``reports.ablation``): per fold and start, spread and CI vs fold 1.
 
     Present only when the ranked trials use at least two folds. Without a warm-start param
-    every trial counts as "from scratch".
+    every trial counts as "from scratch". The table's ``attrs["metric"]`` names the accuracy
+    its mean/std/CI columns are of (``test_acc`` when the trials evaluated the test split).
     """
+    from reports.ablation import ablation_table, cell_starts
+
     fold = schema.FOLD_PARAM
     if accuracy is None or fold not in ranked.columns or accuracy not in ranked.columns:
         return None
@@ -142,12 +150,8 @@ def fold_ablation(ranked: pd.DataFrame, accuracy: str | None) -> pd.DataFrame | 
     if data[fold].nunique(dropna=True) < 2:
         return None
     warm_column = next((c for c in schema.WARM_START_PARAMS if c in data.columns), None)
-    start = data[warm_column].map(is_warm) if warm_column else pd.Series(False, index=data.index)
-    data = data.assign(start=np.where(start, "warm-started", "from scratch"))
-    table = (data.groupby([fold, "start"])[accuracy].agg(["mean", "std", "min", "max", "count"])
-             .reset_index().rename(columns={"count": "n"}))
-    table["std"] = table["std"].fillna(0.0)
-    return table.sort_values(["start", fold], kind="stable").reset_index(drop=True)
+    warm = data[warm_column].map(is_warm) if warm_column else pd.Series(False, index=data.index)
+    return ablation_table(cell_starts(data, warm), accuracy, param_columns)
 
 
 def varying_params(frame: pd.DataFrame, param_columns: Sequence[str]) -> list[str]:
@@ -161,13 +165,24 @@ def varying_params(frame: pd.DataFrame, param_columns: Sequence[str]) -> list[st
 
 def analyse(frame: pd.DataFrame, objectives: Sequence[Objective], param_columns: Sequence[str],
             metric_columns: Sequence[str], budgets: Sequence[float] | None = None,
-            reference: Sequence[float] | None = None) -> Analysis:
-    """Rank, find the front and its knee, measure hypervolume, pick the best network per budget."""
+            reference: Sequence[float] | None = None, reference_source: str = "",
+            at_epoch: int | None = None) -> Analysis:
+    """Rank, find the front and its knee, measure hypervolume, pick the best network per budget.
+
+    Fronts compare like with like: only trials trained to the end are ranked, and trials a
+    scheduler stopped are listed apart with the epoch they stopped at. With ``at_epoch`` the
+    caller has put every trial's value *at that epoch* in the frame; then finished and stopped
+    trials that reached it are ranked together. ``reference``: the hypervolume reference point
+    (say where it came from in ``reference_source``); without one, the rule of
+    ``reports.pareto.default_reference`` on these trials, which moves with outliers.
+    """
     objectives = list(objectives)
     frame = check_objectives(frame, objectives, metric_columns)
     maximize = [o.maximize for o in objectives]
     names = [o.name for o in objectives]
-    ranked, failed = rank_trials(frame, objectives)
+    statuses = schema.COMPLETED_STATUSES if at_epoch is not None else schema.RANKABLE_STATUSES
+    ranked, failed = rank_trials(frame, objectives, statuses)
+    stopped = failed[failed[schema.TAG_STATUS] == schema.STATUS_STOPPED].reset_index(drop=True)
     front = ranked[ranked[RANK] == 0]
     sort_by = schema.PARAMS_METRIC if schema.PARAMS_METRIC in names else names[0]
     front = front.sort_values(sort_by, kind="stable").reset_index(drop=True)
@@ -184,11 +199,14 @@ def analyse(frame: pd.DataFrame, objectives: Sequence[Objective], param_columns:
         if len(reference) != len(objectives):
             raise ConfigError("--reference", list(reference), f"must have one value per objective ({len(names)})")
         ref = [float(v) for v in reference]
+        reference_source = reference_source or "given"
     elif len(finite):
         ref = [float(v) for v in default_reference(finite[names].to_numpy(float), maximize)]
+        reference_source = ("from these trials (reports.pareto.default_reference): it moves with the worst "
+                            "trials, so compare hypervolumes of sweeps only with a fixed reference")
     # every trial in start order; trials that cannot be ranked count but add nothing
     all_values = frame[names].to_numpy(dtype=float).copy()
-    all_values[~frame[schema.TAG_STATUS].isin(schema.RANKABLE_STATUSES).to_numpy()] = np.nan
+    all_values[~frame[schema.TAG_STATUS].isin(statuses).to_numpy()] = np.nan
     curve = [0.0] * len(frame)
     if ref is not None:
         hv = hypervolume(front[names].to_numpy(float), ref, maximize) if len(front) else 0.0
@@ -204,4 +222,5 @@ def analyse(frame: pd.DataFrame, objectives: Sequence[Objective], param_columns:
     return Analysis(objectives=objectives, ranked=ranked, failed=failed, front=front, knee_run_id=knee_run_id,
                     reference=ref, hypervolume=hv, hypervolume_normalised=hv_norm, hypervolume_curve=curve,
                     accuracy=accuracy, budgets=best_under_budgets(ranked, sorted(budgets), accuracy, show),
-                    ablation=fold_ablation(ranked, accuracy), varying=varying)
+                    ablation=fold_ablation(ranked, accuracy, param_columns), varying=varying,
+                    stopped=stopped, reference_source=reference_source, at_epoch=at_epoch)

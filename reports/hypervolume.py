@@ -84,11 +84,14 @@ def hypervolume(points: np.ndarray | Sequence[Sequence[float]], reference: Seque
 
 def hypervolume_curve(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool],
                       reference: Sequence[float] | None = None) -> list[float]:
-    """Hypervolume of the first 1, 2, ..., n rows (rows in trial order).
+    """Hypervolume of the first 1, 2, ..., n rows (rows in trial order), exact and incremental.
 
     One fixed reference for the whole curve (``default_reference`` of all rows unless given),
     so the curve never decreases. Rows with non-finite values (failed trials) count as trials
-    but add nothing.
+    but add nothing. A row that joins the front adds its exclusive contribution: the volume of
+    its box minus what the earlier front already covers of it (the front "limited" by the row,
+    one WFG call on a set that is usually far smaller than the front). Recomputing the whole
+    volume at every change took 69 s for 300 trials in 3 objectives with a large front.
     """
     pts = _as_minimisation(values, maximize)
     n = pts.shape[0]
@@ -98,15 +101,17 @@ def hypervolume_curve(values: np.ndarray | Sequence[Sequence[float]], maximize: 
         if not rankable_mask(pts).any():
             return [0.0] * n
         reference = default_reference(values, maximize)
+    ref = _as_minimisation(np.asarray(reference, dtype=float).reshape(1, -1), maximize)[0]
     curve: list[float] = []
     front = np.empty((0, pts.shape[1]))
     last = 0.0
-    signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
     for i in range(n):
         row = pts[i]
-        if np.isfinite(row).all() and not (front.shape[0] and _dominated_or_equal(front, row)):
+        inside = bool(np.isfinite(row).all() and (row < ref).all())
+        if inside and not (front.shape[0] and _dominated_or_equal(front, row)):
+            covered = _wfg(_minimal(np.maximum(front, row)), ref) if front.shape[0] else 0.0
+            last += float(np.prod(ref - row)) - covered
             front = _minimal(np.vstack([front, row]))
-            last = hypervolume(front * signs, reference, maximize)
         curve.append(last)
     return curve
 

@@ -152,16 +152,17 @@ def ablation_png(analysis: Analysis, path: Path) -> Path | None:
     if table is None:
         return None
     fig, ax = _new_figure()
+    metric = table.attrs.get("metric", analysis.accuracy)
     starts = list(table["start"].unique())
     for i, start in enumerate(starts):
         part = table[table["start"] == start]
         offset = (i - (len(starts) - 1) / 2) * 0.08
         ax.errorbar(part[schema.FOLD_PARAM] + offset, part["mean"], yerr=part["std"], marker="o", capsize=4,
-                    label=f"{start} (mean ± std over seeds)", color=PALETTE[i % len(PALETTE)])
+                    label=f"{start} (mean ± std, {_spread_words(part)})", color=PALETTE[i % len(PALETTE)])
     ax.set_xticks(sorted(table[schema.FOLD_PARAM].unique()))
     ax.set_xlabel("fold")
-    ax.set_ylabel(analysis.accuracy)
-    ax.set_title(f"fold ablation: {analysis.accuracy} by fold")
+    ax.set_ylabel(metric)
+    ax.set_title(f"fold ablation: {metric} by fold")
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=8)
     fig.savefig(path)
@@ -227,6 +228,14 @@ def hypervolume_plotly(analysis: Analysis):
     return fig
 
 
+def _spread_words(part: pd.DataFrame) -> str:
+    """"over n seeds" when every cell differs only by the seed; otherwise say that networks were pooled."""
+    if "spread over" in part.columns and (part["spread over"] != "seeds").any():
+        return "pooled over different networks"
+    return f"over {int(part['n'].min())}-{int(part['n'].max())} seeds" if part["n"].nunique() > 1 \
+        else f"over {int(part['n'].iloc[0])} seeds"
+
+
 def ablation_plotly(analysis: Analysis):
     import plotly.graph_objects as go
 
@@ -241,8 +250,9 @@ def ablation_plotly(analysis: Analysis):
                                  line={"color": PALETTE[i % len(PALETTE)]},
                                  hovertext=[f"n={n}, min={lo:.4g}, max={hi:.4g}"
                                             for n, lo, hi in zip(part["n"], part["min"], part["max"])]))
-    fig.update_layout(title=f"fold ablation: {analysis.accuracy} (mean ± std over seeds)",
-                      xaxis={"title": "fold", "dtick": 1}, yaxis={"title": analysis.accuracy},
+    metric = table.attrs.get("metric", analysis.accuracy)
+    fig.update_layout(title=f"fold ablation: {metric} (mean ± std, {_spread_words(table)})",
+                      xaxis={"title": "fold", "dtick": 1}, yaxis={"title": metric},
                       template="plotly_white", height=420)
     return fig
 

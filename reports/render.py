@@ -77,8 +77,43 @@ def hypervolume_summary(analysis: Analysis) -> str:
     if analysis.reference is None:
         return "not available (no ranked trial)."
     ref = ", ".join(f"{o.name} = {v:.6g}" for o, v in zip(analysis.objectives, analysis.reference))
+    source = f"; reference {analysis.reference_source}" if analysis.reference_source else ""
     return (f"{analysis.hypervolume:.6g} (normalised: {analysis.hypervolume_normalised:.4f}) "
-            f"with reference point ({ref})")
+            f"with reference point ({ref}){source}")
+
+
+def not_ranked(analysis: Analysis) -> pd.DataFrame:
+    """Trials neither ranked nor listed as stopped early (failed, diverged, still running)."""
+    failed = analysis.failed
+    if analysis.at_epoch is None and len(failed):
+        return failed[failed[schema.TAG_STATUS] != schema.STATUS_STOPPED]
+    return failed
+
+
+def ranking_note(analysis: Analysis) -> str:
+    """Which trials the front compares, so a front never silently mixes training lengths."""
+    if analysis.at_epoch is not None:
+        return (f"Ranked at epoch {analysis.at_epoch}: every finished or stopped trial that reached it, by its "
+                "metrics at that epoch.")
+    return ("Ranked: trials trained to the end. Trials a scheduler stopped early are listed apart with the epoch "
+            "they stopped at (rank them with the others at a common epoch: resnetx report --at-epoch common).")
+
+
+def stopped_table(analysis: Analysis) -> pd.DataFrame:
+    names = [o.name for o in analysis.objectives]
+    cols = ["run_name", "trial_id", schema.EPOCHS_METRIC, *names, *analysis.varying, "run_id"]
+    stopped = analysis.stopped
+    return stopped[[c for c in dict.fromkeys(cols) if c in stopped.columns]] if len(stopped) else stopped
+
+
+def ablation_note(table: pd.DataFrame) -> str:
+    """What the ablation table's numbers are, so nobody reads pooled networks as seed noise."""
+    metric = table.attrs.get("metric", "accuracy")
+    pooled = sorted({s for s in table.get("spread over", pd.Series(dtype=str)) if s != "seeds"})
+    spread = ("std over seeds: each cell's trials differ only by the seed" if not pooled
+              else "cells pool different networks (" + "; ".join(pooled) + "): their spread is not seed noise")
+    return (f"mean, std, min, max of {metric}; {spread}. diff vs fold 1 = mean difference to fold 1 with the "
+            "same start, with a 95% Welch t confidence interval.")
 
 
 # -- Markdown -------------------------------------------------------------------------------
@@ -106,19 +141,23 @@ def render_markdown(analysis: Analysis, title: str, settings: Mapping[str, Any],
     parts = [f"# {title}\n",
              f"Objectives: `{','.join(str(o) for o in analysis.objectives)}`. "
              f"Trials by status: {', '.join(f'{k} {v}' for k, v in status_counts(analysis).items()) or 'none'}.\n",
-             f"## Pareto front ({len(analysis.front)} trials)\n", markdown_table(front_table(analysis)),
+             f"## Pareto front ({len(analysis.front)} trials)\n", ranking_note(analysis) + "\n\n",
+             markdown_table(front_table(analysis)),
              f"\n**Knee point** (`*`): {knee_summary(analysis)}\n",
              f"\n**Hypervolume**: {hypervolume_summary(analysis)}\n",
              "\n## Best network under each parameter budget\n", markdown_table(analysis.budgets)]
     if analysis.ablation is not None:
-        parts += ["\n## Fold ablation\n", markdown_table(analysis.ablation)]
+        parts += ["\n## Fold ablation\n", ablation_note(analysis.ablation) + "\n\n", markdown_table(analysis.ablation)]
     for key, heading in PNG_TITLES.items():
         if key in files:
             parts.append(f"\n![{heading}]({files[key].name})\n")
     if "plots_html" in files:
         parts.append(f"\nInteractive plots: [{files['plots_html'].name}]({files['plots_html'].name})\n")
+    if len(analysis.stopped) and analysis.at_epoch is None:
+        parts += ["\n## Stopped early (not ranked: fewer epochs)\n", markdown_table(stopped_table(analysis))]
+    others = not_ranked(analysis)
     parts += ["\n## Trials that cannot be on the front\n",
-              markdown_table(analysis.failed[[c for c in SUMMARY_COLUMNS if c in analysis.failed.columns]]),
+              markdown_table(others[[c for c in SUMMARY_COLUMNS if c in others.columns]]),
               "\n## Sweep settings\n", markdown_table(mapping_table(settings)),
               "\n## Provenance\n", markdown_table(mapping_table(provenance))]
     return "".join(parts)
@@ -159,7 +198,7 @@ def render_html(analysis: Analysis, title: str, settings: Mapping[str, Any], pro
     body = [f"<h1>{e(title)}</h1>",
             f"<p>Objectives: <code>{e(','.join(str(o) for o in analysis.objectives))}</code>. "
             f"Trials by status: {e(counts)}.</p>",
-            f"<h2>Pareto front ({len(analysis.front)} trials)</h2>",
+            f"<h2>Pareto front ({len(analysis.front)} trials)</h2>", f"<p>{e(ranking_note(analysis))}</p>",
             html_table(front_table(analysis), analysis.knee_run_id),
             f"<p><b>Knee point</b> (highlighted): {e(knee_summary(analysis))}</p>",
             f"<p><b>Hypervolume</b>: {e(hypervolume_summary(analysis))}</p>"]
@@ -168,9 +207,13 @@ def render_html(analysis: Analysis, title: str, settings: Mapping[str, Any], pro
             body.append(f"<h2>{e(heading)}</h2><img alt='{e(heading)}' src='{png_data_uri(files[key])}'>")
     body += ["<h2>Best network under each parameter budget</h2>", html_table(analysis.budgets)]
     if analysis.ablation is not None:
-        body += ["<h2>Fold ablation</h2>", html_table(analysis.ablation)]
+        body += ["<h2>Fold ablation</h2>", f"<p>{html.escape(ablation_note(analysis.ablation))}</p>",
+                 html_table(analysis.ablation)]
+    if len(analysis.stopped) and analysis.at_epoch is None:
+        body += ["<h2>Stopped early (not ranked: fewer epochs)</h2>", html_table(stopped_table(analysis))]
+    others = not_ranked(analysis)
     body += ["<h2>Trials that cannot be on the front</h2>",
-             html_table(analysis.failed[[c for c in SUMMARY_COLUMNS if c in analysis.failed.columns]]),
+             html_table(others[[c for c in SUMMARY_COLUMNS if c in others.columns]]),
              "<h2>Sweep settings</h2>", html_table(mapping_table(settings)),
              "<h2>Provenance</h2>", html_table(mapping_table(provenance))]
     if links:

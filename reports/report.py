@@ -74,6 +74,19 @@ def resolve_objectives(objectives: str | Sequence[Objective] | None, sweep: Swee
     return list(objectives)
 
 
+def recorded_reference(sweep: SweepRuns, objectives: Sequence[Objective]) -> tuple[list[float] | None, str]:
+    """The sweep's fixed reference point (tag ``hv_reference``) if it is for these objectives."""
+    import json
+
+    text = sweep.parent.tags.get(schema.TAG_HV_REFERENCE) if sweep.parent else None
+    if not text:
+        return None, ""
+    recorded = json.loads(text)
+    if recorded.get("objectives") != ",".join(str(o) for o in objectives):
+        return None, ""
+    return [float(v) for v in recorded["values"]], str(recorded.get("source", "recorded with the sweep"))
+
+
 def default_out_dir(tracking_uri: str, sweep: SweepRuns, reports_root: str | Path | None = None) -> Path:
     """``<reports root>/<sweep run id>`` (``train-<experiment>`` when reporting train runs).
 
@@ -170,7 +183,8 @@ def log_report(sweep: SweepRuns, out_dir: Path) -> str | None:
 def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | Path | None = None,
                  objectives: str | Sequence[Objective] | None = None, sweep_run_id: str | None = None,
                  budgets: Sequence[float] | None = None, log_to_mlflow: bool = True,
-                 reference: Sequence[float] | None = None, reports_root: str | Path | None = None) -> ReportResult:
+                 reference: Sequence[float] | None = None, reports_root: str | Path | None = None,
+                 at_epoch: int | str | None = None) -> ReportResult:
     """Write the Pareto report of one sweep (the latest in ``experiment`` unless ``sweep_run_id``).
 
     ``objectives``: ``"val_acc:max,params:min"`` or ``Objective`` list; default the sweep's
@@ -180,11 +194,23 @@ def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | 
     ``<reports_root>/<sweep run id>``, reports_root defaulting to ``reports/`` beside a sqlite
     store's ``mlflow.db``. With ``log_to_mlflow`` the child runs get
     ``pareto_rank``/``on_front`` tags and the files go to the parent run under ``report/``.
-    User errors raise a one-line ``ConfigError``.
+    Without ``reference`` the sweep's recorded fixed reference (tag ``hv_reference``, from its
+    space) is used when it is for the same objectives. ``at_epoch`` (an epoch, or ``"common"``:
+    the last epoch every completed trial reached) ranks finished and stopped trials together by
+    their metrics at that epoch. User errors raise a one-line ``ConfigError``.
     """
     sweep = load_sweep(tracking_uri, experiment, sweep_run_id)
     chosen = resolve_objectives(objectives, sweep)
-    analysis = analyse(sweep.trials, chosen, sweep.param_columns, sweep.metric_columns, budgets, reference)
+    source = ""
+    if reference is None:
+        reference, source = recorded_reference(sweep, chosen)
+    trials, epoch = sweep.trials, None
+    if at_epoch is not None:
+        from reports.history import at_common_epoch
+
+        trials, epoch = at_common_epoch(sweep, chosen, at_epoch)
+    analysis = analyse(trials, chosen, sweep.param_columns, sweep.metric_columns, budgets, reference, source,
+                       at_epoch=epoch)
     out = Path(out_dir) if out_dir is not None else default_out_dir(tracking_uri, sweep, reports_root)
     out.mkdir(parents=True, exist_ok=True)
     title = (f"ResNetX sweep {sweep.parent.run_name or sweep.sweep_run_id}" if sweep.kind == KIND_SWEEP and sweep.parent

@@ -21,29 +21,35 @@ TAG_SWEEP_SEED = "sweep_seed"
 TAG_DATASET = "dataset"
 TAG_PARETO_RANK = "pareto_rank"  # written by `resnetx report`: 0 = on the front
 TAG_ON_FRONT = "on_front"  # "true" / "false"
+# JSON {"objectives": "val_acc:max,params:min", "values": [...], "source": "..."} on the parent run:
+# the space's fixed hypervolume reference point (search_spaces.SearchSpace.reference_point)
+TAG_HV_REFERENCE = "hv_reference"
 
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"
 STATUS_STOPPED = "stopped_early"  # ended by the scheduler (ASHA) or a time limit
 STATUS_DIVERGED = "diverged"  # NaN/inf loss
 STATUS_FAILED = "failed"  # an exception (OOM, bug, storage full, ...)
-STATUS_INFEASIBLE = "infeasible"  # violated a budget constraint before training
-STATUS_DUPLICATE = "duplicate"  # same config hash as an earlier trial: result reused
-STATUSES = (STATUS_RUNNING, STATUS_FINISHED, STATUS_STOPPED, STATUS_DIVERGED, STATUS_FAILED,
-            STATUS_INFEASIBLE, STATUS_DUPLICATE)
-# Trials whose metrics may stand on a Pareto front.
-RANKABLE_STATUSES = (STATUS_FINISHED, STATUS_STOPPED)
+STATUSES = (STATUS_RUNNING, STATUS_FINISHED, STATUS_STOPPED, STATUS_DIVERGED, STATUS_FAILED)
+# Trials whose metrics may stand on a Pareto front: those trained to the end. A trial stopped
+# early by a scheduler has fewer epochs; ranking it beside finished ones compares unlike budgets
+# (``resnetx report --at-epoch`` ranks every trial at one common epoch instead).
+RANKABLE_STATUSES = (STATUS_FINISHED,)
+# Trials that ended as they should (not an error): what progress counts as "ok".
+COMPLETED_STATUSES = (STATUS_FINISHED, STATUS_STOPPED)
 
 # -- metrics --------------------------------------------------------------------------------
 # Per epoch (step = epoch number, starting at 1):
 EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "epoch_time_s", "images_per_s", "lr")
 # Once per trial, at the end:
 FINAL_METRICS = ("best_val_acc", "params", "flops", "latency_ms", "test_acc", "train_time_s")
+EPOCHS_METRIC = "epochs"  # final metric: the epochs a trial trained (where a stopped trial stopped)
 # How latency_ms was measured (sweep.training.costs), logged beside it when it is measured.
 LATENCY_METHOD_METRICS = ("latency_iqr_ms", "latency_batch", "latency_threads", "latency_repeats")
 
 # -- params and artifacts -----------------------------------------------------------------
 # Child runs log the flattened experiment config as params: "model.fold", "train.lr", ...
+PARAM_DATA_PATH = "data_path"  # resident | stream: how the trial fed its data (sweep.data.stream)
 CONFIG_ARTIFACT = "config.yaml"  # the full experiment config of a trial (plain YAML)
 REPORT_ARTIFACT_DIR = "report"  # where `resnetx report` logs its files on the parent run
 

@@ -85,6 +85,9 @@ class SpaceFile(StrictConfig):
     budget: Budget = PydanticField(default_factory=Budget)
     replicates: StrictInt | None = PydanticField(default=None, ge=1)
     pretrain: Pretrain | None = None
+    # Hypervolume reference point per objective (metric -> value); budgets and chance level fill
+    # in what is not given (SearchSpace.reference_point).
+    reference: dict[StrictStr, float] = PydanticField(default_factory=dict)
     model: dict[str, Any] = PydanticField(default_factory=dict)
     data: dict[str, Any] = PydanticField(default_factory=dict)
     train: dict[str, Any] = PydanticField(default_factory=dict)

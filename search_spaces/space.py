@@ -9,7 +9,7 @@ builds and, for :meth:`SearchSpace.sample`, meets the budget.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resnetx import ResNetXConfig
@@ -124,6 +124,52 @@ class SearchSpace:
     def cost(self, config: Mapping[str, Any]) -> Cost:
         """Parameters and forward FLOPs (at :attr:`input_size`) of a config's model."""
         return config_cost(build_model_config(dict(config.get("model") or {})), self.input_size)
+
+    def reference_point(self, objectives: Sequence[Any]) -> tuple[list[float], str] | None:
+        """A fixed hypervolume reference for ``objectives`` (``.name``/``.maximize``), and where it came from.
+
+        Fixed per space, so one outlier trial cannot change the hypervolume of an unchanged front
+        (a reference taken from the sweep's worst trial can). Each objective's value comes from
+        the space's ``reference:`` section, else from its budget (params: ``max_params``, flops:
+        ``max_flops``), else, for an accuracy, chance level (1 / num_classes). None when some
+        objective has none of these.
+        """
+        values, sources = [], []
+        classes = self._constant("model.num_classes")
+        for objective in objectives:
+            name = objective.name
+            if name in self.spec.reference:
+                values.append(float(self.spec.reference[name]))
+                sources.append(f"{name} {values[-1]:g} (the space's reference)")
+            elif name == "params" and self.max_params is not None:
+                values.append(float(self.max_params))
+                sources.append(f"params {self.max_params:,} (the space's max_params)")
+            elif name == "flops" and self.max_flops is not None:
+                values.append(float(self.max_flops))
+                sources.append(f"flops {self.max_flops:,} (the space's max_flops)")
+            elif name.endswith("_acc") and objective.maximize and isinstance(classes, int) and classes > 0:
+                values.append(1.0 / classes)
+                sources.append(f"{name} {1.0 / classes:.4g} (chance level, {classes} classes)")
+            else:
+                return None
+        return values, f"fixed by space {self.name}: " + ", ".join(sources)
+
+    def budget_excess(self, config: Mapping[str, Any]) -> float:
+        """How far the model is over budget: <= 0 within it, > 0 over (relative: 0.5 = 50% over).
+
+        The largest relative excess over the limits set (``params / max_params - 1``, same for
+        FLOPs); Optuna's constraint handling learns the infeasible region from it.
+        """
+        model = build_model_config(dict(config.get("model") or {}))
+        if self.max_params is None and self.max_flops is None:
+            return -1.0
+        cost = config_cost(model, self.input_size if self.max_flops is not None else None)
+        excess = []
+        if self.max_params is not None:
+            excess.append(cost.params / self.max_params - 1.0)
+        if self.max_flops is not None and cost.flops is not None:
+            excess.append(cost.flops / self.max_flops - 1.0)
+        return max(excess)
 
     def budget_violation(self, config: Mapping[str, Any]) -> str | None:
         """Why the config's model breaks the budget, or None. Raises ConfigError if it does not build."""

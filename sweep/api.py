@@ -303,7 +303,7 @@ def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Pa
     from sweep.config.paths import runs_dir as resolve_runs_dir
     from sweep.data.load import load_dataset
     from sweep.training.checkpoint import CHECKPOINT_FILE, checkpoint_path
-    from sweep.training.loop import setup_torch
+    from sweep.training.loop import data_plan, setup_torch
     from sweep.training.loop import train as train_loop
 
     configure_environment()
@@ -318,6 +318,8 @@ def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Pa
     data = load_dataset(cfg.data, root=folder / "data")
     console.print(f"[bold]{data.summary()}[/bold]  config {cfg.config_hash()}  model {cfg.model.canonical_hash()}")
     logger = _open_run(cfg, _run_name(config, cfg), uri, experiment) if uri is not None else None
+    if logger is not None:
+        logger.log_params({schema.PARAM_DATA_PATH: data_plan(cfg, data).path})
     checkpoints = checkpoint_dir if checkpoint_dir is not None else resume_from
     columns = (TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"),
                TimeElapsedColumn())

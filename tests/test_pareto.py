@@ -178,3 +178,23 @@ def test_knee_point_3d_closest_to_ideal():
     assert knee_point(front, [True, True, True]) == 2
     with pytest.raises(ValueError):
         knee_point([[np.nan, 1.0]], [True, False])
+
+
+def recomputed_curve(values, maximize, reference):
+    """The former implementation, kept as the oracle: the whole volume recomputed at every prefix."""
+    return [hypervolume(np.asarray(values[: i + 1], dtype=float), reference, maximize) for i in range(len(values))]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_incremental_hypervolume_curve_equals_recomputing_it(k):
+    rng = np.random.default_rng(k)
+    for trial in range(25):
+        n = int(rng.integers(1, 40))
+        values = rng.random((n, k)).round(2)  # rounding makes ties and duplicates
+        values[rng.random(n) < 0.1] = np.nan  # failed trials
+        maximize = [bool(b) for b in rng.integers(0, 2, k)]
+        reference = [0.0 if m else 1.0 for m in maximize]
+        if trial % 3 == 0:  # a reference inside the cloud: some points add nothing
+            reference = [0.3 if m else 0.7 for m in maximize]
+        expected = recomputed_curve(values, maximize, reference)
+        assert np.allclose(hypervolume_curve(values, maximize, reference), expected, rtol=1e-12, atol=1e-12)

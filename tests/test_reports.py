@@ -39,7 +39,7 @@ TRIALS: list[tuple[str, dict[str, Any], int, str | None, str, float | None]] = [
     ("t6", {"fold": 2}, 0, None, schema.STATUS_FINISHED, 0.93),  # same config as t1: a tie on the front
     ("t7", {"fold": 3, "base": 8, "stem_width": 8}, 1, None, schema.STATUS_DIVERGED, math.nan),
     ("t8", {"fold": 2, "base": 8}, 1, None, schema.STATUS_FAILED, None),
-    ("t9", {"fold": 3, "unit": "preact_basic"}, 0, None, schema.STATUS_INFEASIBLE, None),
+    ("t9", {"fold": 3, "unit": "preact_basic"}, 0, None, schema.STATUS_FAILED, None),
 ]
 RANKABLE = [t[0] for t in TRIALS if t[4] in schema.RANKABLE_STATUSES]
 UNRANKABLE = [t[0] for t in TRIALS if t[4] not in schema.RANKABLE_STATUSES]
@@ -288,11 +288,36 @@ def test_fold_ablation_splits_scratch_and_warm(store, tmp_path):
     result = build_report(store["uri"], "resnetx", tmp_path / "r", log_to_mlflow=False)
     table = result.analysis.ablation
     scratch = table[table["start"] == "from scratch"].set_index("model.fold")
-    # fold 1 from scratch: t0 (0.90), t3 (0.85), t5 (0.88); fold 2: t1, t6 (0.93 each)
-    assert scratch.loc[1, "n"] == 3 and scratch.loc[1, "mean"] == pytest.approx((0.90 + 0.85 + 0.88) / 3)
-    assert scratch.loc[2, "std"] == pytest.approx(0.0)
+    # finished trials only (t5 stopped early): fold 1 from scratch: t0 (val 0.90), t3 (0.85); fold 2: t1, t6
+    # (0.93 each). The final numbers are test accuracy (val - 0.01 in this store), val_acc shown beside.
+    assert table.attrs["metric"] == "test_acc"
+    assert scratch.loc[1, "n"] == 2 and scratch.loc[1, "mean"] == pytest.approx((0.89 + 0.84) / 2)
+    assert scratch.loc[1, "val_acc mean"] == pytest.approx((0.90 + 0.85) / 2)
+    assert scratch.loc[1, "spread over"] == "pooled: model.base, model.stem_width"  # t3 is a narrower network
+    assert scratch.loc[2, "std"] == pytest.approx(0.0) and scratch.loc[2, "spread over"] == "seeds"
+    assert scratch.loc[2, "diff vs fold 1"] == pytest.approx(0.92 - 0.865)
+    # Welch's interval by hand: fold 2 has no spread, fold 1 has s = 0.05/sqrt(2): se = s / sqrt(2) = 0.025,
+    # Welch's dof = 1, t(0.975, 1) = 12.7062
+    assert scratch.loc[2, "95% CI high"] - scratch.loc[2, "diff vs fold 1"] == pytest.approx(12.7062 * 0.025, rel=1e-4)
     warm = table[table["start"] == "warm-started"]
-    assert list(warm["model.fold"]) == [2] and warm["mean"].iloc[0] == pytest.approx(0.95)
+    assert list(warm["model.fold"]) == [2] and warm["mean"].iloc[0] == pytest.approx(0.94)
+
+
+def test_stopped_trials_are_shown_apart_and_ranked_only_at_a_common_epoch(store, tmp_path):
+    result = build_report(store["uri"], "resnetx", tmp_path / "s", log_to_mlflow=False)
+    assert "t5" not in set(result.analysis.ranked["run_name"])  # stopped early: not beside finished trials
+    assert list(result.analysis.stopped["run_name"]) == ["t5"]
+    text = result.files["report_md"].read_text()
+    assert "## Stopped early (not ranked: fewer epochs)" in text and "--at-epoch common" in text
+    at1 = build_report(store["uri"], "resnetx", tmp_path / "s1", log_to_mlflow=False, at_epoch=1)
+    ranked = at1.analysis.ranked.set_index("run_name")
+    assert "t5" in ranked.index and at1.analysis.at_epoch == 1
+    assert ranked.loc["t5", "val_acc"] == pytest.approx(0.88 - 0.05)  # its value at epoch 1, not its last
+    assert ranked.loc["t0", "val_acc"] == pytest.approx(0.90 - 0.05)
+    common = build_report(store["uri"], "resnetx", tmp_path / "s2", log_to_mlflow=False, at_epoch="common")
+    assert common.analysis.at_epoch == 2
+    with pytest.raises(ConfigError, match=r"^--at-epoch: got 'soon'"):
+        build_report(store["uri"], "resnetx", tmp_path / "s3", log_to_mlflow=False, at_epoch="soon")
 
 
 def test_report_with_three_objectives_and_changed_tags(store, tmp_path):

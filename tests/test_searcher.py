@@ -93,18 +93,62 @@ def test_duplicates_of_a_running_trial_wait_for_its_result():
     assert s.suggest("t5") == Searcher.FINISHED
 
 
+def tight_quick(max_params: int = 20_000):
+    """The quick space with a parameter budget that most of it breaks."""
+    from importlib.resources import files
+
+    text = (files("search_spaces") / "builtin" / "quick.yaml").read_text()
+    return parse_space_text(text.replace("max_params: 150000", f"max_params: {max_params}"), "tight.yaml")
+
+
 def test_over_budget_points_are_never_trained():
-    space = load_space("quick")
+    space = tight_quick()
     s = ResNetXSearcher(space, make_proposer("optuna", space, OBJECTIVES, 0, 30), OBJECTIVES, 0)
-    original = space.budget_violation
-
-    def tight(config):  # a stricter budget than the space's own, so Optuna's proposals break it
-        return original(config) or (None if space.cost(config).params <= 20_000 else "over 20k params")
-
-    space.budget_violation = tight  # type: ignore[method-assign]
     trained = [c for c in run(s, 8) if isinstance(c, dict)]
-    assert trained and all(tight(c["experiment"]) is None for c in trained)
-    assert s.stats.infeasible > 0
+    assert trained and all(space.cost(c["experiment"]).params <= 20_000 for c in trained)
+    assert s.stats.infeasible > 0 and s.stats.trained == len(trained)
+
+
+def over_budget_shares(search: str, seed: int, proposals: int = 60) -> tuple[float, float]:
+    """Share of over-budget proposals in the first and the second half of ``proposals``.
+
+    Feasible points are "trained" at once with an accuracy that grows with size (the searcher
+    sees them complete); infeasible ones are told as the searcher tells them.
+    """
+    space = tight_quick()
+    proposer = make_proposer("optuna", space, OBJECTIVES, seed, proposals)
+    if search == "random":  # the same define-by-run proposals, drawn uniformly (the searcher's random
+        import optuna  # search samples within the budget by construction, so it is no baseline)
+
+        proposer.study.sampler = optuna.samplers.RandomSampler(seed=seed)
+    over = []
+    for _ in range(proposals):
+        config, token = proposer.propose()
+        excess = space.budget_excess(config)
+        over.append(excess > 0)
+        if excess > 0:
+            proposer.tell_infeasible(token, excess)
+        else:
+            params = space.cost(config).params
+            proposer.tell(token, [0.7 + 0.2 * min(1.0, params / 20_000), float(params)])
+    half = proposals // 2
+    return sum(over[:half]) / half, sum(over[half:]) / half
+
+
+def test_tpe_learns_the_infeasible_region_from_constraints():
+    """Told FAIL, over-budget points taught TPE nothing and it kept proposing them."""
+    firsts, seconds, randoms = [], [], []
+    for seed in (0, 1, 2):
+        first, second = over_budget_shares("optuna", seed)
+        r_first, r_second = over_budget_shares("random", seed)
+        firsts.append(first)
+        seconds.append(second)
+        randoms.append((r_first + r_second) / 2)
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    assert mean(randoms) > 0.4  # the budget really excludes much of the space
+    assert mean(seconds) < mean(firsts)
+    assert mean(seconds) < mean(randoms)
+    assert mean(seconds) < 0.5 * mean(randoms)
 
 
 def test_failed_or_diverged_results_are_not_ranked():

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reports.schema import EPOCH_METRICS, FINAL_METRICS
+from reports.schema import EPOCH_METRICS, FINAL_METRICS, LATENCY_METHOD_METRICS
 from resnetx import build_model
 from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig, TrainConfig, load_experiment
@@ -100,8 +100,11 @@ def test_same_config_and_seed_give_the_same_metrics(data, tmp_path):
     keys = ("train_loss", "val_loss", "val_acc")
     assert [[h[k] for k in keys] for h in first.history] == [[h[k] for k in keys] for h in second.history]
     assert first.status == "finished" and seen == [1, 2]
-    assert set(first.final) <= set(FINAL_METRICS) | {"val_acc"} and "test_acc" in first.final
+    assert set(first.final) <= set(FINAL_METRICS) | set(LATENCY_METHOD_METRICS) | {"val_acc"}
+    assert "test_acc" in first.final
     assert first.final["params"] > 0 and first.final["flops"] > 0 and first.final["latency_ms"] > 0
+    # measured once, with its method: 30 timed repeats and their spread
+    assert first.final["latency_repeats"] == 30 and first.final["latency_iqr_ms"] >= 0
     assert 0.0 <= first.final["best_val_acc"] <= 1.0
     other_seed = train(small(epochs=2, seed=8), data=data)
     assert other_seed.history[-1]["train_loss"] != first.history[-1]["train_loss"]
@@ -303,3 +306,16 @@ def test_resume_may_extend_epochs_when_asked(tmp_path):
     shorter = cfg.replace(train={**cfg.train.to_dict(), "epochs": 1})
     with pytest.raises(ConfigError, match=r"train.epochs 2 -> 1"):
         train(shorter, data=data, resume_from=tmp_path, extend_epochs=True)
+
+
+def test_costs_given_by_the_caller_are_reported_not_measured_again(data, monkeypatch):
+    """The Ray trainable measures params/FLOPs/latency before training; train() used to measure them again."""
+    import sweep.training.loop as loop
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("costs measured a second time")
+
+    monkeypatch.setattr(loop, "measure_costs", must_not_run)
+    costs = {"params": 123.0, "flops": 456.0, "latency_ms": 7.5}
+    result = train(small(epochs=1), data=data, costs=costs)
+    assert {k: result.final[k] for k in costs} == costs

@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--search", "search", help=f"{' | '.join(SEARCHES)} (default: %(default)s)")
     add("--objectives", "objectives", help="e.g. val_acc:max,params:min (default: the space's objectives)")
     add("--scheduler", "scheduler", help=f"{' | '.join(SCHEDULERS)}: early stopping (default: %(default)s)")
+    add("--grace-period", "grace_period", type=int, help="asha/moasha: epochs before the first rung "
+        "(default: %(default)s)")
+    add("--reduction-factor", "reduction_factor", type=float, help="asha/moasha: keep 1/F of each rung "
+        "(default: %(default)s)")
     add("--num-samples", "num_samples", type=int, help="number of trials (default: %(default)s)")
     add("--max-concurrent", "max_concurrent", type=int, help="trials at once (default: what resources allow)")
     add("--cpus-per-trial", "cpus_per_trial", type=float, help="(default: %(default)s)")

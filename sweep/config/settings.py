@@ -10,7 +10,7 @@ from resnetx.config import StrictConfig
 from resnetx.errors import ConfigError
 
 SEARCHES = ("optuna", "random", "grid")
-SCHEDULERS = ("asha", "none")
+SCHEDULERS = ("asha", "moasha", "none")
 
 
 class SweepSettings(StrictConfig):
@@ -19,7 +19,9 @@ class SweepSettings(StrictConfig):
     space: str = "quick"
     search: Literal["optuna", "random", "grid"] = "optuna"
     objectives: str | None = None  # default: the space's objectives, else val_acc:max,params:min
-    scheduler: Literal["asha", "none"] = "none"
+    scheduler: Literal["asha", "moasha", "none"] = "none"
+    grace_period: StrictInt = 1  # asha/moasha: epochs before the first rung
+    reduction_factor: float = 2.0  # asha/moasha: keep 1/reduction_factor of each rung (moasha: and its front)
     num_samples: StrictInt = 12
     max_concurrent: StrictInt | None = None  # default: what the cluster's CPUs/GPUs allow
     cpus_per_trial: float = 1.0
@@ -55,6 +57,10 @@ class SweepSettings(StrictConfig):
             value = getattr(self, field)
             if value is not None and value <= 0:
                 raise ConfigError(field, value, "must be > 0 seconds")
+        if self.grace_period < 1:
+            raise ConfigError("grace_period", self.grace_period, "must be >= 1 epoch")
+        if self.reduction_factor <= 1:
+            raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")
         if self.max_failures < 0:
             raise ConfigError("max_failures", self.max_failures, "must be >= 0")
         if not self.experiment.strip():

@@ -37,12 +37,13 @@ class MlflowTrialCallback(Callback):
         self._logged_steps: dict[str, int] = {}
         self._known: dict[str, tuple[str, str]] | None = None  # trial id or config hash -> (run id, status)
         self._ended: set[str] = set()  # trials whose run this driver has closed
+        self._params_logged: set[str] = set()  # trials whose data_path param is logged
 
     def __getstate__(self) -> dict:
         """Tune pickles callbacks with the Tuner: keep settings, drop clients and caches."""
         return {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
                 "parent_run_id": self.parent_run_id, "tags": self.tags, "_loggers": {}, "_logged_steps": {},
-                "_known": None, "_ended": set()}
+                "_known": None, "_ended": set(), "_params_logged": set()}
 
     # -- run bookkeeping ------------------------------------------------------------------
     def _existing_runs(self) -> dict[str, tuple[str, str]]:
@@ -151,6 +152,9 @@ class MlflowTrialCallback(Callback):
             self._logged_steps[trial.trial_id] = epoch
         if result.get("node_id"):
             logger.set_tags({"node_id": result["node_id"]})
+        if result.get(schema.PARAM_DATA_PATH) and trial.trial_id not in self._params_logged:
+            logger.log_params({schema.PARAM_DATA_PATH: result[schema.PARAM_DATA_PATH]})
+            self._params_logged.add(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         if interrupted() and not _ran_to_the_end(trial):
@@ -185,6 +189,7 @@ class MlflowTrialCallback(Callback):
         logger = self._logger(trial)
         status = trial_status(last, trial_epochs(trial.config), errored)
         finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
+        finals[schema.EPOCHS_METRIC] = _finite(last.get("epoch"))
         logger.log_metrics(finals, step=int(last.get("epoch", 0) or 0))
         tags = {schema.TAG_STATUS: status}
         if "status" not in last and not errored:

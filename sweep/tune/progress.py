@@ -18,7 +18,7 @@ from rich.console import Console
 
 from reports.pareto import Objective, non_dominated_sort
 from sweep.tune.searcher import objective_values
-from sweep.tune.statuses import is_rankable_status, result_has_accuracy, trial_epochs, trial_status
+from sweep.tune.statuses import is_completed_status, result_has_accuracy, trial_epochs, trial_status
 
 
 def front_size(values: Sequence[Sequence[float]], objectives: Sequence[Objective]) -> int:
@@ -112,7 +112,7 @@ class SweepProgress(Callback):
 
     def status_line(self) -> str:
         elapsed = time.monotonic() - self.started
-        finished = sum(1 for s in self.done.values() if is_rankable_status(s))
+        finished = sum(1 for s in self.done.values() if is_completed_status(s))
         failed = len(self.done) - finished
         best = f"{self.best:.4f}" if self.best is not None else "-"
         budget = f" | left {_clock(max(0.0, self.time_budget_s - elapsed))}" if self.time_budget_s else ""

@@ -18,11 +18,13 @@ from typing import Any
 from rich.console import Console
 
 from reports import schema
+from reports.pareto import format_objectives
 from resnetx.errors import ConfigError
 from sweep.config.overrides import flatten
 from sweep.config.paths import resolve_tracking_uri, runs_dir
 from sweep.config.settings import SweepSettings
 from sweep.tracking.store import RunLogger, prepare_store, with_retry
+from sweep.tune.preflight import check_can_start
 from sweep.tune.pretrain import resolve_pretrained
 
 TAG_TUNE_PATH = "tune_path"
@@ -82,11 +84,6 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     return plan
 
 
-def objectives_text(objectives: list) -> str:
-    """``val_acc:max,params:min``: how objectives are written in tags, logs and report calls."""
-    return ",".join(str(o) for o in objectives)
-
-
 def pretrain_folder(tune_path: str) -> str:
     from sweep.tune.pretrain import PRETRAIN_FOLDER
 
@@ -112,17 +109,21 @@ def check_objectives(objectives: list, scheduler: str) -> None:
         if objective.name not in REPORTED_METRICS:
             known = ", ".join(REPORTED_METRICS)
             raise ConfigError("--objectives", objective.name, f"must be a metric every trial reports: {known}")
-    if scheduler == "asha" and not any(o.maximize and o.name in schema.EPOCH_METRICS for o in objectives):
-        raise ConfigError("--scheduler", "asha", "stops trials on an accuracy-like objective; give one to maximise "
-                          "(e.g. val_acc:max)")
+    if scheduler in ("asha", "moasha") and not any(o.maximize and o.name in schema.EPOCH_METRICS for o in objectives):
+        raise ConfigError("--scheduler", scheduler, "stops trials on an accuracy-like objective; give one to "
+                          "maximise (e.g. val_acc:max)")
 
 
 def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
     s = plan.settings
     tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
-            schema.TAG_OBJECTIVES: objectives_text(plan.objectives),
+            schema.TAG_OBJECTIVES: format_objectives(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
+    fixed = plan.space.reference_point(plan.objectives)
+    if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
+        tags[schema.TAG_HV_REFERENCE] = json.dumps({"objectives": format_objectives(plan.objectives),
+                                                    "values": fixed[0], "source": fixed[1]})
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
     parent.log_params(flatten({"sweep": params}))
@@ -211,21 +212,33 @@ def _pretrain_stage(plan: SweepPlan, tune_path: str, data: Any, parent: RunLogge
 
 
 def quiet_libraries() -> None:
-    """Our progress lines replace Ray's status tables; keep library chatter out of the terminal."""
+    """Our progress lines replace Ray's status tables; keep library chatter out of the terminal.
+
+    Output only: what changes how Tune behaves is set in :func:`tune_behaviour`.
+    """
     import logging
     import os
     import warnings
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("TUNE_FORCE_TRIAL_CLEANUP_S", "20")  # kill a stopped trial that hangs after 20 s
-    # A trial that fails without training (out of memory, invalid config) reports its status but
-    # no accuracy; Tune's strict check would then end the whole sweep under --scheduler asha
-    # (ASHA itself skips results without its metric).
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
+
+
+def tune_behaviour() -> None:
+    """Tune settings the sweep relies on, set before the Tuner is built (Tune reads them from the
+    environment when its controller starts, so they cannot be Tuner arguments)."""
+    import os
+
+    # A stopped trial that does not stop by itself (a hang in C code) is killed after 20 s, so
+    # the per-trial time limit frees its slot.
+    os.environ.setdefault("TUNE_FORCE_TRIAL_CLEANUP_S", "20")
+    # A trial that fails without training (out of memory, invalid config) reports its status but
+    # no accuracy; Tune's strict metric check would then end the whole sweep under a scheduler
+    # (ASHA and MO-ASHA skip results without their metrics).
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 
 
 def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
@@ -235,12 +248,16 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
     quiet_libraries()
     console = console or Console()
     plan = plan_sweep(settings)
-    experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
     parent_run = None
-    if settings.resume:
+    if settings.resume:  # the sweep's own settings are recorded in the store
+        experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
         parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
         plan = plan_sweep(recorded_settings(parent_run, settings))
-    data = shared_data(plan)  # a missing dataset fails here: before Ray starts, before any run opens
+    # What a sweep needs is checked before Ray starts and before any run (or a new store) exists:
+    check_can_start(plan)  # weights present or downloadable, resources that exist
+    data = shared_data(plan)  # the dataset itself: a missing one fails here
+    if not settings.resume:
+        experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
     started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)
@@ -286,18 +303,19 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
     prepare = functools.partial(resolve_pretrained, pretrain=plan.space.pretrain,
                                 folder=pretrain_folder(tune_path), sweep_seed=settings.seed)
     searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides,
-                               prepare=prepare)
+                               prepare=prepare, stats_path=search_stats_path(tune_path))
     tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
     callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
                  SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
     console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
-                  f"{settings.num_samples} trials, objectives {objectives_text(objectives)}")
+                  f"{settings.num_samples} trials, objectives {format_objectives(objectives)}")
 
     def build(trainable: Any) -> Any:
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=_scheduler(settings, objectives), num_samples=settings.num_samples,
+                search_alg=searcher, scheduler=_scheduler(settings, objectives, tune_path),
+                num_samples=settings.num_samples,
                 max_concurrent_trials=settings.max_concurrent or cluster_slots(settings.cpus_per_trial,
                                                                                settings.gpus_per_trial),
                 time_budget_s=settings.time_budget_s, reuse_actors=True),
@@ -321,6 +339,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, paren
         parent, tune_path, build = _started(plan, experiment_id, console)
     try:
         _pretrain_stage(plan, tune_path, data, parent, console)
+        tune_behaviour()
         results = build(_trainable(plan, data)).fit()
     except BaseException:
         parent.end("FAILED")  # never left RUNNING; a FAILED sweep can still be resumed
@@ -331,6 +350,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, paren
     states = [_result_status(r, outcome.interrupted) for r in results]
     outcome.statuses = {s: states.count(s) for s in sorted(set(states))}
     parent.log_metrics({"trials": len(results), "elapsed_s": outcome.elapsed_s})
+    _record_search_stats(plan, tune_path, parent, len(results), console)
     parent.end("KILLED" if outcome.interrupted else "FINISHED")
     if settings.report and not outcome.interrupted:
         try:
@@ -351,18 +371,42 @@ def _result_status(result: Any, interrupted: bool) -> str:
     return trial_status(last, trial_epochs(result.config), result.error is not None)
 
 
-def _scheduler(settings: SweepSettings, objectives: list) -> Any:
-    """Early stopping acts on the accuracy objective (the first maximised one)."""
+def search_stats_path(tune_path: str) -> str | None:
+    """Where the searcher keeps its counts (None for object-store storage: nothing is recorded)."""
+    if "://" in tune_path:
+        return None
+    Path(tune_path).mkdir(parents=True, exist_ok=True)
+    return f"{tune_path.rstrip('/')}/search-stats.json"
+
+
+def _record_search_stats(plan: SweepPlan, tune_path: str, parent: RunLogger, trials: int, console: Console) -> None:
+    """Record what the searcher did with its proposals on the parent run, and say why a sweep ran
+    fewer trials than asked for (a used-up space, a grid smaller than --num-samples)."""
+    path = search_stats_path(tune_path)
+    if path is None or not Path(path).is_file():
+        return
+    stats = json.loads(Path(path).read_text())
+    parent.log_metrics({f"search_{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
+    if stats.get("stop_reason"):
+        parent.set_tags({"search_stop_reason": stats["stop_reason"]})
+    if trials < plan.settings.num_samples:
+        reason = stats.get("stop_reason") or "the time budget or an interruption ended it"
+        console.print(f"{trials} of {plan.settings.num_samples} trials ran: {reason} "
+                      f"({stats.get('proposed', 0)} proposals: {stats.get('trained', 0)} trained, "
+                      f"{stats.get('infeasible', 0)} over budget or invalid, {stats.get('duplicates', 0)} duplicates)")
+
+
+def _scheduler(settings: SweepSettings, objectives: list, tune_path: str) -> Any:
+    """Early stopping: ASHA on the accuracy objective, MO-ASHA on all of them, or none."""
     from sweep.tune.schedulers import make_scheduler
 
-    accuracy = next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
-    return make_scheduler(settings.scheduler, accuracy.name, "max" if accuracy.maximize else "min",
-                          settings.trial_timeout_s)
+    return make_scheduler(settings.scheduler, objectives, settings.trial_timeout_s, settings.grace_period,
+                          settings.reduction_factor, state_path=f"{tune_path.rstrip('/')}/moasha-rungs.json")
 
 
 def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:
     from reports.report import build_report
 
     out = plan.runs_folder / "reports" / outcome.parent_run_id
-    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=objectives_text(plan.objectives),
+    return build_report(plan.tracking_uri, plan.settings.experiment, out, objectives=format_objectives(plan.objectives),
                         sweep_run_id=outcome.parent_run_id)

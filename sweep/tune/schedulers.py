@@ -10,10 +10,14 @@ a stopped trial that does not stop by itself is killed after ``TUNE_FORCE_TRIAL_
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from reports import schema
+from reports.pareto import Objective
 
 
 class TrialTimeLimitMixin:
@@ -24,7 +28,6 @@ class TrialTimeLimitMixin:
     def set_time_limit(self, limit_s: float | None) -> None:
         self.limit_s = limit_s
         self._running_since: dict[str, float] = {}
-        self.timed_out: set[str] = set()
 
     def __setstate__(self, state: dict) -> None:  # a restored sweep times trials afresh
         self.__dict__.update(state)
@@ -41,7 +44,6 @@ class TrialTimeLimitMixin:
         self._running_since = {tid: self._running_since.get(tid, now) for tid in running}
         for trial_id, since in list(self._running_since.items()):
             if now - since > self.limit_s:
-                self.timed_out.add(trial_id)
                 self._running_since.pop(trial_id)
                 tune_controller.stop_trial(running[trial_id])
 
@@ -54,14 +56,24 @@ class LimitedASHAScheduler(TrialTimeLimitMixin, ASHAScheduler):
     """ASHA early stopping, with a per-trial time limit."""
 
 
-def make_scheduler(kind: str, metric: str, mode: str, limit_s: float | None) -> FIFOScheduler:
-    """Explicit registry: ``none`` (run every trial to the end) or ``asha`` (stop the worst early)."""
+def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | None, grace_period: int = 1,
+                   reduction_factor: float = 2.0, state_path: str | None = None) -> FIFOScheduler:
+    """Explicit registry: ``none`` (every trial to the end), ``asha`` (stop on the accuracy objective,
+    the first maximised epoch metric) or ``moasha`` (stop by non-dominated rank over all objectives)."""
+    scheduler: FIFOScheduler
     if kind == "asha":
-        scheduler: FIFOScheduler = LimitedASHAScheduler(metric=metric, mode=mode, time_attr="training_iteration",
-                                                        grace_period=1, reduction_factor=2)
+        accuracy = next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
+        # time_attr "epoch": a trial reports its last epoch twice when it evaluates the test split
+        scheduler = LimitedASHAScheduler(metric=accuracy.name, mode="max" if accuracy.maximize else "min",
+                                         time_attr="epoch", grace_period=grace_period,
+                                         reduction_factor=reduction_factor, max_t=10**6)
+    elif kind == "moasha":
+        from sweep.tune.moasha import MOASHAScheduler
+
+        scheduler = MOASHAScheduler(objectives, grace_period, reduction_factor, state_path)
     elif kind == "none":
         scheduler = LimitedFIFOScheduler()
     else:
-        raise ValueError(f"scheduler: got {kind!r}; must be asha or none")
+        raise ValueError(f"scheduler: got {kind!r}; must be asha, moasha or none")
     scheduler.set_time_limit(limit_s)  # type: ignore[attr-defined]
     return scheduler

@@ -5,11 +5,19 @@ result of a network it has already trained, and forgets its study on restore unl
 storage. This searcher wraps a *proposer* (Optuna ask/tell, seeded random sampling, or a grid)
 and, for every Tune trial it is asked for:
 
-- drops points that break the space's budget (told to Optuna as failed, never trained);
+- drops points that break the space's budget, never trained; Optuna is told them as complete
+  trials that violate a constraint (TPE's ``constraints_func``), so it learns the infeasible
+  region instead of proposing it again (a trial told FAIL teaches TPE nothing);
 - recognises points whose trial key (model canonical hash + training settings) was already
   proposed: the earlier result is reused (told to Optuna again) instead of training twice;
 - sets ``train.seed`` from the sweep seed and the trial key, so the same sweep with the same
   seed proposes and trains the same configs.
+
+It owns the concurrency limit (``set_max_concurrency`` returns True), so Tune does not wrap it
+in its ``ConcurrencyLimiter``, which drops ``on_trial_complete`` for trials it no longer counts
+as live: a trial that errored and was re-run by ``--resume`` would never report back. It counts
+what it did with every proposal (:class:`SearchStats`) and why it stopped, in a JSON file beside
+the sweep's Tune state that the runner records on the parent run.
 
 Its whole state pickles, so ``Tuner.restore`` resumes the proposal sequence where it stopped.
 """
@@ -27,17 +35,22 @@ from ray.tune.search import Searcher
 
 from reports.pareto import Objective
 from sweep.training.seeding import derive_seed
-
-# What a trial reports when it ends without a result that may be ranked.
-UNRANKABLE = ("diverged", "failed", "infeasible")
+from sweep.tune.statuses import result_has_accuracy
 
 
 class Proposer(Protocol):
-    """Source of candidate configs: ``propose`` returns (nested config, token) or None when exhausted."""
+    """Source of candidate configs: ``propose`` returns (nested config, token) or None when exhausted.
+
+    ``tell(token, values)``: the trial's objective values, or None when it failed.
+    ``tell_infeasible(token, excess)``: the point was never trained; ``excess > 0`` says how far
+    over the budget it was (or 1.0 for a point that does not build).
+    """
 
     def propose(self) -> tuple[dict, Any] | None: ...
 
     def tell(self, token: Any, values: Sequence[float] | None) -> None: ...
+
+    def tell_infeasible(self, token: Any, excess: float) -> None: ...
 
 
 class RandomProposer:
@@ -52,6 +65,9 @@ class RandomProposer:
 
     def tell(self, token: Any, values: Sequence[float] | None) -> None:
         """Random search learns nothing from results."""
+
+    def tell_infeasible(self, token: Any, excess: float) -> None:
+        """Nor from infeasible points."""
 
 
 class GridProposer:
@@ -69,6 +85,9 @@ class GridProposer:
     def tell(self, token: Any, values: Sequence[float] | None) -> None:
         """A grid is fixed in advance."""
 
+    def tell_infeasible(self, token: Any, excess: float) -> None:
+        """A grid is fixed in advance."""
+
 
 class OptunaProposer:
     """Optuna ask/tell with a seeded TPE sampler (multi-objective when several objectives)."""
@@ -79,10 +98,10 @@ class OptunaProposer:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=max(3, min(10, num_samples // 3)), multivariate=True,
-            group=True, constant_liar=True,
+            group=True, constant_liar=True, constraints_func=constraint_values,
         )
         directions = ["maximize" if o.maximize else "minimize" for o in objectives]
-        self.space = space
+        self.space, self.objectives = space, list(objectives)
         self.study = optuna.create_study(directions=directions, sampler=sampler)
 
     def propose(self) -> tuple[dict, Any] | None:
@@ -95,7 +114,17 @@ class OptunaProposer:
         if values is None or any(v != v for v in values):  # failed, or NaN
             self.study.tell(token, state=optuna.trial.TrialState.FAIL)
         else:
+            self.study._storage.set_trial_user_attr(self._trial_id(token), CONSTRAINT_ATTR, [-1.0])
             self.study.tell(token, list(values))
+
+    def tell_infeasible(self, token: Any, excess: float) -> None:
+        """Complete, with the worst values and a violated constraint: TPE ranks it below every feasible
+        trial and learns where the infeasible region lies (values of infeasible trials are not compared)."""
+        self.study._storage.set_trial_user_attr(self._trial_id(token), CONSTRAINT_ATTR, [max(excess, 1e-9)])
+        self.study.tell(token, [0.0 if o.maximize else 1e30 for o in self.objectives])
+
+    def _trial_id(self, token: int) -> int:
+        return self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, token)
 
 
 def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int) -> Proposer:
@@ -109,11 +138,26 @@ def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed
     raise ValueError(f"search: got {search!r}; must be one of optuna, random, grid")
 
 
+CONSTRAINT_ATTR = "constraint"  # Optuna user attribute: [value]; > 0 is infeasible
+
+
+def constraint_values(trial: Any) -> Sequence[float]:
+    """TPE's ``constraints_func``: what the searcher recorded when it told the trial (feasible if unset)."""
+    return trial.user_attrs.get(CONSTRAINT_ATTR, [-1.0])
+
+
 @dataclass
 class SearchStats:
+    """What happened to every proposal: why fewer than ``num_samples`` trials may have run."""
+
     proposed: int = 0
     infeasible: int = 0
     duplicates: int = 0
+    trained: int = 0
+    stop_reason: str = ""  # why the searcher stopped proposing, if it did
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 class ResNetXSearcher(Searcher):
@@ -121,7 +165,7 @@ class ResNetXSearcher(Searcher):
 
     def __init__(self, space: Any, proposer: Proposer, objectives: Sequence[Objective], seed: int,
                  overrides: dict | None = None, max_attempts: int = 200,
-                 prepare: Callable[[dict], dict] | None = None) -> None:
+                 prepare: Callable[[dict], dict] | None = None, stats_path: str | None = None) -> None:
         super().__init__(metric=None, mode=None)
         self.space, self.proposer, self.objectives = space, proposer, list(objectives)
         self.seed, self.overrides, self.max_attempts = seed, overrides or {}, max_attempts
@@ -135,25 +179,34 @@ class ResNetXSearcher(Searcher):
         self.live: dict[str, tuple[str, Any]] = {}  # tune trial id -> (trial key, token)
         self.waiting: dict[str, list[Any]] = {}  # trial key -> tokens of duplicates of a running trial
         self.exhausted = False
+        self.max_concurrent: int | None = None
+        self.stats_path = stats_path
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Own the limit (True), so Tune adds no ConcurrencyLimiter that would drop late results."""
+        self.max_concurrent = max_concurrent
+        return True
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # objectives are our own; Tune's single metric/mode does not apply
 
     def suggest(self, trial_id: str) -> dict | None:
+        if self.max_concurrent is not None and len(self.live) >= self.max_concurrent:
+            return None  # Tune asks again when a trial ends
         for _ in range(self.max_attempts):
             proposal = None if self.exhausted else self.proposer.propose()
             if proposal is None:
-                self.exhausted = True
+                self._stop("the space has no more points (grid done)" if not self.exhausted else "")
                 return Searcher.FINISHED if not self.live else None
             config, token = proposal
             config = _apply_overrides(config, self.overrides)
             if self.prepare is not None:
                 config = self.prepare(config)
             self.stats.proposed += 1
-            key = self._key_if_valid(config)
+            key, excess = self._key_if_valid(config)
             if key is None:
                 self.stats.infeasible += 1
-                self.proposer.tell(token, None)
+                self.proposer.tell_infeasible(token, excess)
                 continue
             if key in self.results:
                 self.stats.duplicates += 1
@@ -165,10 +218,32 @@ class ResNetXSearcher(Searcher):
                 continue
             self.waiting[key] = []
             self.live[trial_id] = (key, token)
+            self.stats.trained += 1
+            self._write_stats()
             config.setdefault("train", {})["seed"] = derive_seed(self.seed, key)
             return {"experiment": config, "config_hash": key, "measure_latency": self.measure_latency}
-        self.exhausted = True  # every recent proposal was a duplicate or over budget: space used up
+        # every recent proposal was a duplicate or over budget: the space is used up
+        self._stop(f"{self.max_attempts} proposals in a row were duplicates of trained networks or outside the "
+                   "budget: the space is used up")
         return Searcher.FINISHED if not self.live else None
+
+    def _stop(self, reason: str) -> None:
+        self.exhausted = True
+        if reason and not self.stats.stop_reason:
+            self.stats.stop_reason = reason
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        """The counts, for the runner to record on the parent run (atomic: it may read at any time)."""
+        if not self.stats_path:
+            return
+        import json
+        import os
+
+        tmp = f"{self.stats_path}.tmp"
+        with open(tmp, "w") as handle:
+            json.dump(self.stats.to_dict(), handle)
+        os.replace(tmp, self.stats_path)
 
     def trial_key(self, config: dict) -> str:
         """``sweep.config.experiment.trial_key``: the run's ``config_hash`` tag (plus the seed for replicates)."""
@@ -176,17 +251,18 @@ class ResNetXSearcher(Searcher):
 
         return trial_key(config, self.space.seed_is_axis)
 
-    def _key_if_valid(self, config: dict) -> str | None:
-        """The trial key, or None when the point breaks the budget or does not validate (e.g. a
-        ``--set`` override that only some proposals contradict): such a point is never trained."""
+    def _key_if_valid(self, config: dict) -> tuple[str | None, float]:
+        """(trial key, budget excess); the key is None when the point breaks the budget or does not
+        validate (e.g. a ``--set`` override that only some proposals contradict): never trained."""
         from resnetx.errors import ConfigError
 
         try:
-            if self.space.budget_violation(config) is not None:
-                return None
-            return self.trial_key(config)
+            excess = self.space.budget_excess(config)
+            if excess > 0:
+                return None, excess
+            return self.trial_key(config), excess
         except ConfigError:
-            return None
+            return None, 1.0
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
@@ -219,7 +295,7 @@ class ResNetXSearcher(Searcher):
 
 def objective_values(result: dict, objectives: Sequence[Objective]) -> list[float] | None:
     """Objective values of a trial's last result, or None if it must not be ranked."""
-    if result.get("status") in UNRANKABLE:
+    if not result_has_accuracy(result):
         return None
     values = []
     for objective in objectives:

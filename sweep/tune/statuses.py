@@ -22,7 +22,7 @@ TERMINAL_RUN_STATUS = {
 # Statuses a trial reports itself when it ends without being stopped.
 SELF_ENDED = (schema.STATUS_FINISHED, schema.STATUS_DIVERGED, schema.STATUS_FAILED)
 # Statuses whose metrics say nothing about the network (no accuracy to rank or to show).
-UNRANKABLE_RESULTS = (schema.STATUS_DIVERGED, schema.STATUS_FAILED, schema.STATUS_INFEASIBLE)
+UNRANKABLE_RESULTS = (schema.STATUS_DIVERGED, schema.STATUS_FAILED)
 
 
 def trial_epochs(config: Mapping[str, Any] | None) -> int | None:
@@ -51,9 +51,9 @@ def ran_to_the_end(last: Mapping[str, Any] | None, epochs: int | None) -> bool:
     return last.get("status") in SELF_ENDED or (epochs is not None and last.get("epoch", 0) >= epochs)
 
 
-def is_rankable_status(status: str) -> bool:
-    """May a trial with this final status stand on a Pareto front?"""
-    return status in schema.RANKABLE_STATUSES
+def is_completed_status(status: str) -> bool:
+    """Did a trial with this final status end as it should (finished, or stopped by the scheduler)?"""
+    return status in schema.COMPLETED_STATUSES
 
 
 def result_has_accuracy(result: Mapping[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reports.schema import STATUS_DIVERGED, STATUS_FAILED, STATUS_FINISHED, STATUS_RUNNING
+from reports.schema import PARAM_DATA_PATH, STATUS_DIVERGED, STATUS_FAILED, STATUS_FINISHED, STATUS_RUNNING
 from resnetx.errors import ConfigError
 
 # Keys every report carries besides the epoch metrics.
@@ -143,7 +143,7 @@ def run_trial(config: dict, data: Any = None) -> None:
 
     from sweep.config.experiment import ExperimentConfig
     from sweep.data.load import load_dataset
-    from sweep.training.loop import setup_torch, train
+    from sweep.training.loop import data_plan, setup_torch, train
 
     node_id = ray.get_runtime_context().get_node_id()
     base = {"config_hash": config.get("config_hash", ""), "node_id": node_id}
@@ -157,6 +157,7 @@ def run_trial(config: dict, data: Any = None) -> None:
         cfg = ExperimentConfig(**raw)
         setup_torch(cfg.train)
         bundle = data if data is not None else load_dataset(cfg.data)
+        base[PARAM_DATA_PATH] = data_plan(cfg, bundle).path  # resident or streamed: logged as a param
         # builds the model (may run out of memory); latency only when an objective needs it
         static = _static_metrics(cfg, bundle.input_shape, latency=bool(config.get("measure_latency")))
     except Exception as exc:
