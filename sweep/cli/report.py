@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
     parser.add_argument("--budgets", default=None, metavar="P1,P2,...",
                         help="parameter budgets for 'best network under P' (default: 4, log-spaced over the trials)")
+    parser.add_argument("--at-epoch", default=None, metavar="E",
+                        help="rank finished and early-stopped trials together by their metrics at epoch E "
+                             "(or 'common': the last epoch all reached); default: rank only finished trials")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: <runs dir>/reports/<sweep>)")
     parser.add_argument("--no-mlflow", action="store_true",
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     uri = tracking_uri_of(args)
     root = None if uri.startswith("sqlite:///") else runs_dir(args.runs_dir) / "reports"
     result = build_report(uri, args.experiment, args.out, objectives=args.objectives, sweep_run_id=args.sweep,
-                          budgets=budgets, log_to_mlflow=not args.no_mlflow, reports_root=root)
+                          budgets=budgets, log_to_mlflow=not args.no_mlflow, reports_root=root,
+                          at_epoch=args.at_epoch)
     analysis = result.analysis
     console = Console()
     console.print(f"report of {result.sweep.describe()}", soft_wrap=True, highlight=False, markup=False)

@@ -98,33 +98,36 @@ class OptunaProposer:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=max(3, min(10, num_samples // 3)), multivariate=True,
-            group=True, constant_liar=True, constraints_func=constraint_values,
+            group=True, constant_liar=True,
         )
         directions = ["maximize" if o.maximize else "minimize" for o in objectives]
         self.space, self.objectives = space, list(objectives)
         self.study = optuna.create_study(directions=directions, sampler=sampler)
+        self.asked: dict[int, Any] = {}  # trial number -> the Optuna trial not yet told
 
     def propose(self) -> tuple[dict, Any] | None:
         trial = self.study.ask()
+        self.asked[trial.number] = trial
         return self.space.suggest(trial), trial.number
 
     def tell(self, token: Any, values: Sequence[float] | None) -> None:
         import optuna
 
+        trial = self.asked.pop(token, token)
         if values is None or any(v != v for v in values):  # failed, or NaN
-            self.study.tell(token, state=optuna.trial.TrialState.FAIL)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            self.study._storage.set_trial_user_attr(self._trial_id(token), CONSTRAINT_ATTR, [-1.0])
-            self.study.tell(token, list(values))
+            if not isinstance(trial, int):
+                trial.set_constraint(CONSTRAINT_KEY, -1.0)  # feasible: inside the budget
+            self.study.tell(trial, list(values))
 
     def tell_infeasible(self, token: Any, excess: float) -> None:
-        """Complete, with the worst values and a violated constraint: TPE ranks it below every feasible
-        trial and learns where the infeasible region lies (values of infeasible trials are not compared)."""
-        self.study._storage.set_trial_user_attr(self._trial_id(token), CONSTRAINT_ATTR, [max(excess, 1e-9)])
-        self.study.tell(token, [0.0 if o.maximize else 1e30 for o in self.objectives])
-
-    def _trial_id(self, token: int) -> int:
-        return self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, token)
+        """Complete, with the worst values and a violated constraint (``Trial.set_constraint``): TPE
+        puts it below every feasible trial and learns where the infeasible region lies (the values
+        of infeasible trials are never compared). Told FAIL, it would teach TPE nothing."""
+        trial = self.asked.pop(token)
+        trial.set_constraint(CONSTRAINT_KEY, max(excess, 1e-9))
+        self.study.tell(trial, [0.0 if o.maximize else 1e30 for o in self.objectives])
 
 
 def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int) -> Proposer:
@@ -138,12 +141,7 @@ def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed
     raise ValueError(f"search: got {search!r}; must be one of optuna, random, grid")
 
 
-CONSTRAINT_ATTR = "constraint"  # Optuna user attribute: [value]; > 0 is infeasible
-
-
-def constraint_values(trial: Any) -> Sequence[float]:
-    """TPE's ``constraints_func``: what the searcher recorded when it told the trial (feasible if unset)."""
-    return trial.user_attrs.get(CONSTRAINT_ATTR, [-1.0])
+CONSTRAINT_KEY = "budget"  # Optuna constraint: > 0 is over the space's budget (relative excess)
 
 
 @dataclass
@@ -180,6 +178,10 @@ class ResNetXSearcher(Searcher):
         self.waiting: dict[str, list[Any]] = {}  # trial key -> tokens of duplicates of a running trial
         self.exhausted = False
         self.max_concurrent: int | None = None
+        # Trials suggested in this driver session, for the concurrency limit. Not restored: after
+        # Tuner.restore, ``live`` still holds trials that were running at the interruption, and
+        # counting them would block every suggestion until Tune's 600 s wait ends (measured).
+        self.started: set[str] = set()
         self.stats_path = stats_path
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -191,7 +193,7 @@ class ResNetXSearcher(Searcher):
         return True  # objectives are our own; Tune's single metric/mode does not apply
 
     def suggest(self, trial_id: str) -> dict | None:
-        if self.max_concurrent is not None and len(self.live) >= self.max_concurrent:
+        if self.max_concurrent is not None and len(self.started) >= self.max_concurrent:
             return None  # Tune asks again when a trial ends
         for _ in range(self.max_attempts):
             proposal = None if self.exhausted else self.proposer.propose()
@@ -218,6 +220,7 @@ class ResNetXSearcher(Searcher):
                 continue
             self.waiting[key] = []
             self.live[trial_id] = (key, token)
+            self.started.add(trial_id)
             self.stats.trained += 1
             self._write_stats()
             config.setdefault("train", {})["seed"] = derive_seed(self.seed, key)
@@ -265,6 +268,7 @@ class ResNetXSearcher(Searcher):
             return None, 1.0
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.started.discard(trial_id)
         if trial_id not in self.live:
             self._late_result(result, error)
             return
@@ -290,6 +294,7 @@ class ResNetXSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
+        self.started = set()  # a new driver session: nothing suggested in it yet
         # Trials that were running at the save are resumed by Tune under the same ids.
 
 
