@@ -25,6 +25,7 @@ from resnetx.config import ResNetXConfig, StrictConfig
 from resnetx.errors import ConfigError
 from resnetx.pretrained import TORCHVISION_UNITS
 from sweep.config.datasets import DATASETS, dataset_meta
+from sweep.config.overrides import yaml11_number
 
 SECTIONS = ("model", "data", "train")
 IGNORED_KEYS = ("provenance",)  # written by `resnetx export`; informative only
@@ -60,13 +61,9 @@ def _number(value: Any, field: str) -> Any:
     A numeric string is accepted: PyYAML reads ``1e-3`` (no dot) as a string, and that is how
     people write learning rates in YAML files and ``--set``.
     """
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(field, value, "must be a number") from None
-        if not math.isfinite(value):
-            raise ConfigError(field, value, "must be a finite number")
+    value = yaml11_number(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(field, value, "must be a finite number")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, value, "must be a number")
     ok, allowed = _RANGES.get(field, (lambda v: True, ""))

@@ -47,14 +47,18 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    return [part for part in key.strip().split(".") if part], _number_or_value(value)
+    return [part for part in key.strip().split(".") if part], yaml11_number(value)
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _number_or_value(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` (no dot) as a string; on the command line it means a number."""
+def yaml11_number(value: Any) -> Any:
+    """The number a numeric string means; any other value unchanged. The one place for this rule.
+
+    YAML 1.1 (PyYAML) reads ``1e-3`` (no dot) as a string, and that is how people write learning
+    rates in YAML files and ``--set``: both the ``--set`` parser and the config validators use this.
+    """
     if isinstance(value, str) and _FLOAT.match(value.strip()):
         return float(value)
     return value
