@@ -27,7 +27,7 @@ START = "start"
 SCRATCH, WARM = "from scratch", "warm-started"
 CONFIDENCE = 0.95
 # Params that may differ inside a cell without pooling different networks.
-SEED_LIKE = (schema.SEED_PARAM, *schema.WARM_START_PARAMS, "train.epochs", "train.lr", "train.warmup_epochs")
+SEED_LIKE = (schema.SEED_PARAM, *schema.WARM_START_PARAMS)
 
 
 def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float,
@@ -62,8 +62,8 @@ def pooled_params(cell: pd.DataFrame, param_columns: Sequence[str]) -> list[str]
 def _stats(values: pd.Series) -> dict[str, float]:
     v = values.to_numpy(dtype=float)
     v = v[np.isfinite(v)]
-    return {"mean": float(v.mean()) if len(v) else math.nan,
-            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+    return {"n": len(v), "mean": float(v.mean()) if len(v) else math.nan,
+            "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             "min": float(v.min()) if len(v) else math.nan, "max": float(v.max()) if len(v) else math.nan}
 
 

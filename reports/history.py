@@ -19,6 +19,8 @@ from reports.pareto import Objective
 from reports.runs import SweepRuns
 from resnetx.errors import ConfigError
 
+AT_END_ONLY = ("test_acc", "train_time_s")  # not defined at an intermediate epoch
+
 
 def epochs_trained(sweep: SweepRuns) -> pd.Series:
     """Epochs each trial trained (the ``epochs`` metric; older runs: the last step of val_acc)."""
@@ -52,6 +54,15 @@ def at_common_epoch(sweep: SweepRuns, objectives: Sequence[Objective], epoch: in
         raise ConfigError("--at-epoch", epoch, "must be >= 1")
     client = mlflow_client(sweep.tracking_uri)
     for objective in objectives:
+        if objective.name in AT_END_ONLY:
+            raise ConfigError("--at-epoch", epoch, f"objective {objective.name} is known only at the end of a trial; "
+                              "use per-epoch metrics (val_acc, ...) and sizes (params, flops, latency_ms)")
+        if objective.name == "best_val_acc":  # the best validation accuracy up to that epoch
+            trials[objective.name] = [
+                max((m.value for m in retry(lambda r=run_id: client.get_metric_history(r, "val_acc"))
+                     if m.step <= chosen), default=np.nan)
+                for run_id in trials["run_id"]]
+            continue
         if objective.name not in schema.EPOCH_METRICS:
             continue
         values = []

@@ -171,12 +171,13 @@ def tag_runs(sweep: SweepRuns, analysis: Analysis) -> int:
     return written
 
 
-def log_report(sweep: SweepRuns, out_dir: Path) -> str | None:
-    """Log the report folder under ``report/`` on the sweep's parent run."""
+def log_report(sweep: SweepRuns, out_dir: Path, subfolder: str = "") -> str | None:
+    """Log the report folder under ``report/`` (or ``report/<subfolder>``) on the sweep's parent run."""
     if sweep.parent is None:
         return None
     client = mlflow_client(sweep.tracking_uri)
-    retry(lambda: client.log_artifacts(sweep.parent.run_id, str(out_dir), schema.REPORT_ARTIFACT_DIR))
+    where = f"{schema.REPORT_ARTIFACT_DIR}/{subfolder}" if subfolder else schema.REPORT_ARTIFACT_DIR
+    retry(lambda: client.log_artifacts(sweep.parent.run_id, str(out_dir), where))
     return sweep.parent.run_id
 
 
@@ -212,6 +213,8 @@ def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | 
     analysis = analyse(trials, chosen, sweep.param_columns, sweep.metric_columns, budgets, reference, source,
                        at_epoch=epoch)
     out = Path(out_dir) if out_dir is not None else default_out_dir(tracking_uri, sweep, reports_root)
+    if epoch is not None and out_dir is None:  # beside the sweep's own report, never over it
+        out = out / f"at-epoch-{epoch}"
     out.mkdir(parents=True, exist_ok=True)
     title = (f"ResNetX sweep {sweep.parent.run_name or sweep.sweep_run_id}" if sweep.kind == KIND_SWEEP and sweep.parent
              else f"ResNetX train runs of experiment {sweep.experiment}")
@@ -231,8 +234,10 @@ def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | 
                                             render_html(analysis, title, settings, provenance, files, links))
     tagged, logged_to = 0, None
     if log_to_mlflow:
-        tagged = tag_runs(sweep, analysis)
-        logged_to = log_report(sweep, out)
+        # A ranking at one epoch is a view, not the sweep's front: the runs' on_front tags (what the
+        # UI filters on) stay those of the full-length ranking.
+        tagged = tag_runs(sweep, analysis) if epoch is None else 0
+        logged_to = log_report(sweep, out, "" if epoch is None else f"at-epoch-{epoch}")
     return ReportResult(out_dir=out, files=files, sweep=sweep, analysis=analysis, tagged_runs=tagged,
                         logged_to=logged_to)
 

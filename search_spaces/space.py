@@ -125,17 +125,21 @@ class SearchSpace:
         """Parameters and forward FLOPs (at :attr:`input_size`) of a config's model."""
         return config_cost(build_model_config(dict(config.get("model") or {})), self.input_size)
 
-    def reference_point(self, objectives: Sequence[Any]) -> tuple[list[float], str] | None:
+    def reference_point(self, objectives: Sequence[Any],
+                        num_classes: int | None = None) -> tuple[list[float], str] | None:
         """A fixed hypervolume reference for ``objectives`` (``.name``/``.maximize``), and where it came from.
 
         Fixed per space, so one outlier trial cannot change the hypervolume of an unchanged front
         (a reference taken from the sweep's worst trial can). Each objective's value comes from
         the space's ``reference:`` section, else from its budget (params: ``max_params``, flops:
         ``max_flops``), else, for an accuracy, chance level (1 / num_classes). None when some
-        objective has none of these.
+        objective has none of these. ``num_classes``: the trials' class count (the caller knows it
+        after ``--set`` overrides and the dataset filled the model); else the space's constant.
         """
         values, sources = [], []
-        classes = self._constant("model.num_classes")
+        explicit = any(f.name == "model.num_classes" for f in self.fields)
+        classes = num_classes if num_classes is not None else (self._constant("model.num_classes") if explicit
+                                                               else None)
         for objective in objectives:
             name = objective.name
             if name in self.spec.reference:

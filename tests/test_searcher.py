@@ -87,9 +87,12 @@ def test_duplicates_of_a_running_trial_wait_for_its_result():
     s = searcher("random", space=space)
     running = [s.suggest(f"t{i}") for i in range(4)]  # all 4 distinct networks, none finished yet
     assert len({c["config_hash"] for c in running}) == 4
-    assert s.suggest("t4") is None  # nothing new to propose while they run
+    # Nothing new to propose: the space is used up. FINISHED at once (Tune still reports the
+    # running trials' results; waiting for them here would hang a sweep on one stale live entry).
+    assert s.suggest("t4") == Searcher.FINISHED
     for i in range(4):
         s.on_trial_complete(f"t{i}", {"val_acc": 0.9, "params": 10, "status": "finished"})
+    assert all(s.results[c["config_hash"]] == [0.9, 10.0] for c in running)
     assert s.suggest("t5") == Searcher.FINISHED
 
 
@@ -193,3 +196,33 @@ def test_an_errored_trial_rerun_on_resume_records_its_result():
     s.on_trial_complete("t0", {"val_acc": 0.8, "params": 7, "status": "finished",
                                "config_hash": config["config_hash"]})  # --resume re-ran it
     assert s.results[config["config_hash"]] == [0.8, 7.0]
+
+
+def test_concurrency_limit_counts_resumed_trials_once_they_report(tmp_path):
+    s = searcher("random", seed=4)
+    s.set_max_concurrency(2)
+    first, second = s.suggest("t1"), s.suggest("t2")
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert s.suggest("t3") is None  # at the limit
+    path = str(tmp_path / "state.pkl")
+    s.save(path)
+    restored = searcher("random", seed=4)
+    restored.restore(path)
+    assert isinstance(restored.suggest("t3"), dict)  # a new driver: the old live trials have not run yet
+    restored.on_trial_result("t1", {"epoch": 1})  # Tune resumed t1: it counts again
+    assert restored.suggest("t4") is None
+
+
+def test_a_grid_is_walked_to_its_end_past_max_attempts():
+    """max_attempts stops random/Optuna proposals that keep missing; a grid's points are all worth trying."""
+    grid_space = parse_space_text(textwrap.dedent(TINY).replace("fold: {choice: [1, 2]}", "fold: {grid: [1, 2]}")
+                                  .replace("start_id: {low: fold, high: last_node - 1}", "start_id: {expr: fold}")
+                                  .replace("end_id: {low: start_id + 1, high: last_node}", "end_id: {grid: [3, 4]}"),
+                                  "grid.yaml")
+    s = ResNetXSearcher(grid_space, make_proposer("grid", grid_space, OBJECTIVES, 0, 10), OBJECTIVES, 0,
+                        max_attempts=1)
+    suggested = [s.suggest(f"t{i}") for i in range(4)]
+    # 4 points, 3 networks: fold 1 ignores end_id, so its second point is a duplicate. With
+    # max_attempts=1 the searcher used to stop at that first miss and never try fold 2.
+    trained = [c for c in suggested if isinstance(c, dict)]
+    assert len(trained) == 3 and s.stats.proposed == 4 and s.stats.duplicates == 1

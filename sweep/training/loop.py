@@ -427,6 +427,7 @@ def train(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last_file = checkpoint_path(resume_from) if resume_from is not None else None
     status = STATUS_FINISHED
+    test_acc: float | None = None
     for epoch in range(start_epoch + 1, tc.epochs + 1):
         _sync(device)
         started = time.perf_counter()
@@ -443,21 +444,25 @@ def train(
         if not diverged and folder is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
             last_file = save_checkpoint(folder, loop.state(epoch, history))
             written = folder
+        if tc.evaluate_test and not diverged and epoch == tc.epochs:
+            # In the last epoch's own report: a scheduler that stops a trial at that report (a
+            # rung on the last epoch) cannot lose it, and Tune sees the last epoch once.
+            test_acc = loop.evaluate_test()[1]
         if on_epoch is not None:
-            on_epoch(dict(metrics), written)
+            on_epoch(dict(metrics) if test_acc is None else {**metrics, "test_acc": test_acc}, written)
         if diverged:
             status = STATUS_DIVERGED
             break
     if costs is None:
         costs = numeric(measure_costs(loop.model, data.input_shape, device, latency=measure_latency))
-    final = _final_metrics(loop, history, costs, test=tc.evaluate_test and status == STATUS_FINISHED)
+    final = _final_metrics(history, costs, test_acc if status == STATUS_FINISHED else None)
     info = {"device": str(device), "amp": str(loop.amp).removeprefix("torch.") if loop.amp else "off",
             "warm_start": loop.warm_start, "data": data.summary(), **loop.plan.info()}
     return TrainResult(status, history, final, last_file, info)
 
 
-def _final_metrics(loop: _Loop, history: list[dict[str, float]], costs: dict[str, Any],
-                   test: bool) -> dict[str, float]:
+def _final_metrics(history: list[dict[str, float]], costs: dict[str, Any],
+                   test_acc: float | None) -> dict[str, float]:
     """The once-per-run numbers (reports.schema.FINAL_METRICS): FLOPs are forward, 2 per multiply-add."""
     accs = [h["val_acc"] for h in history]
     final: dict[str, float] = {
@@ -466,6 +471,6 @@ def _final_metrics(loop: _Loop, history: list[dict[str, float]], costs: dict[str
         **{k: float(v) for k, v in costs.items() if isinstance(v, (int, float))},
         "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
     }
-    if test:  # not for a diverged network: its predictions mean nothing
-        final["test_acc"] = loop.evaluate_test()[1]
+    if test_acc is not None:  # not for a diverged network: its predictions mean nothing
+        final["test_acc"] = test_acc
     return final

@@ -86,6 +86,9 @@ class MOASHAScheduler(TrialTimeLimitMixin, FIFOScheduler):
         epoch = result.get("epoch")
         if epoch is None or any(not isinstance(v, (int, float)) for v in values):
             return TrialScheduler.CONTINUE
+        if any(d["trial_id"] == trial.trial_id and not d["promoted"] for d in self.decisions):
+            # stopped at a rung before a driver kill that Tune's own state missed: stop it again
+            return TrialScheduler.STOP
         for milestone in reversed(rung_milestones(self.grace_period, self.reduction_factor,
                                                   trial_epochs(trial.config))):
             recorded = self.rungs.setdefault(milestone, {})

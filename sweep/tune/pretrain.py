@@ -123,7 +123,11 @@ def run_pretrain_stage(jobs: list[PretrainJob], data: Any, cpus: float, gpus: fl
                   f"({len(jobs) - len(todo)} already there)")
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train_one)
     data_ref = ray.put(data) if data is not None and todo else None
-    results = ray.get([task.remote(job.config, job.path, data_ref) for job in todo])
+    try:
+        results = ray.get([task.remote(job.config, job.path, data_ref) for job in todo])
+    except ray.exceptions.RayTaskError as exc:  # one line, with the task's own reason
+        cause = exc.cause if exc.cause is not None else exc
+        raise ConfigError("pretrain", type(cause).__name__, " ".join(str(cause).split())[:300]) from None
     for row in results:
         console.print(f"  pretrained {row['key']}: val_acc {row['val_acc']:.4f} after {row['epochs']} epochs "
                       f"({row['train_time_s']:.0f} s)")

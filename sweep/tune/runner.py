@@ -120,7 +120,11 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
             schema.TAG_OBJECTIVES: format_objectives(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
-    fixed = plan.space.reference_point(plan.objectives)
+    from sweep.config.experiment import ExperimentConfig
+    from sweep.config.overrides import merge
+
+    classes = ExperimentConfig(**merge(plan.space.sample(random.Random(s.seed)), plan.overrides)).model.num_classes
+    fixed = plan.space.reference_point(plan.objectives, num_classes=classes)
     if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
         tags[schema.TAG_HV_REFERENCE] = json.dumps({"objectives": format_objectives(plan.objectives),
                                                     "values": fixed[0], "source": fixed[1]})
@@ -297,13 +301,13 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
 
     settings, objectives = plan.settings, plan.objectives
     name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
-    parent = _open_parent(plan, experiment_id, name)
     tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
     proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
     prepare = functools.partial(resolve_pretrained, pretrain=plan.space.pretrain,
                                 folder=pretrain_folder(tune_path), sweep_seed=settings.seed)
     searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides,
                                prepare=prepare, stats_path=search_stats_path(tune_path))
+    parent = _open_parent(plan, experiment_id, name)  # last: nothing after it can fail and leave it RUNNING
     tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
     callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
                  SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
@@ -400,8 +404,9 @@ def _scheduler(settings: SweepSettings, objectives: list, tune_path: str) -> Any
     """Early stopping: ASHA on the accuracy objective, MO-ASHA on all of them, or none."""
     from sweep.tune.schedulers import make_scheduler
 
+    state = None if "://" in tune_path else f"{tune_path.rstrip('/')}/moasha-rungs.json"  # no file on object stores
     return make_scheduler(settings.scheduler, objectives, settings.trial_timeout_s, settings.grace_period,
-                          settings.reduction_factor, state_path=f"{tune_path.rstrip('/')}/moasha-rungs.json")
+                          settings.reduction_factor, state_path=state)
 
 
 def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:

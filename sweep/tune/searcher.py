@@ -73,6 +73,8 @@ class RandomProposer:
 class GridProposer:
     """Every point of a grid space, in the space's stable order; exhausted at the end."""
 
+    finite = True  # the searcher walks it to the end instead of giving up after max_attempts misses
+
     def __init__(self, space: Any) -> None:
         self.points, self.index = space.grid(), 0
 
@@ -182,7 +184,8 @@ class ResNetXSearcher(Searcher):
         # Tuner.restore, ``live`` still holds trials that were running at the interruption, and
         # counting them would block every suggestion until Tune's 600 s wait ends (measured).
         self.started: set[str] = set()
-        self.stats_path = stats_path
+        self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
+        self.stats_path = stats_path  # ``prepare`` resolved something into the config)
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         """Own the limit (True), so Tune adds no ConcurrencyLimiter that would drop late results."""
@@ -195,16 +198,18 @@ class ResNetXSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         if self.max_concurrent is not None and len(self.started) >= self.max_concurrent:
             return None  # Tune asks again when a trial ends
-        for _ in range(self.max_attempts):
+        attempts = 0
+        while attempts < self.max_attempts or getattr(self.proposer, "finite", False):
+            attempts += 1  # a grid is walked to its end: its points can all be tried, none repeats
             proposal = None if self.exhausted else self.proposer.propose()
             if proposal is None:
                 self._stop("the space has no more points (grid done)" if not self.exhausted else "")
-                return Searcher.FINISHED if not self.live else None
+                return Searcher.FINISHED  # running trials still complete (Tune reports them after FINISHED)
             config, token = proposal
             config = _apply_overrides(config, self.overrides)
-            if self.prepare is not None:
-                config = self.prepare(config)
             self.stats.proposed += 1
+            # Keyed (and seeded) before ``prepare``: a pretrained network's file lies in the sweep's
+            # folder, and the key and seed of a trial must not depend on the folder's name.
             key, excess = self._key_if_valid(config)
             if key is None:
                 self.stats.infeasible += 1
@@ -224,11 +229,16 @@ class ResNetXSearcher(Searcher):
             self.stats.trained += 1
             self._write_stats()
             config.setdefault("train", {})["seed"] = derive_seed(self.seed, key)
-            return {"experiment": config, "config_hash": key, "measure_latency": self.measure_latency}
+            config_hash = key
+            if self.prepare is not None:
+                config = self.prepare(config)
+                config_hash = self.trial_key(config)  # what trains (the checkpoint records the same hash)
+            self.hash_to_key[config_hash] = key
+            return {"experiment": config, "config_hash": config_hash, "measure_latency": self.measure_latency}
         # every recent proposal was a duplicate or over budget: the space is used up
         self._stop(f"{self.max_attempts} proposals in a row were duplicates of trained networks or outside the "
                    "budget: the space is used up")
-        return Searcher.FINISHED if not self.live else None
+        return Searcher.FINISHED
 
     def _stop(self, reason: str) -> None:
         self.exhausted = True
@@ -267,6 +277,11 @@ class ResNetXSearcher(Searcher):
         except ConfigError:
             return None, 1.0
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """A live trial resumed after a restore counts toward the limit again once it reports."""
+        if trial_id in self.live:
+            self.started.add(trial_id)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.started.discard(trial_id)
         if trial_id not in self.live:
@@ -283,6 +298,7 @@ class ResNetXSearcher(Searcher):
         now stands for its config hash, so later duplicates reuse it (Optuna keeps the earlier
         FAIL: a finished study trial cannot be told again)."""
         key = (result or {}).get("config_hash")
+        key = self.hash_to_key.get(key, key) if key else key
         if error or not key or self.results.get(key) is not None:
             return
         self.results[key] = objective_values(result, self.objectives)

@@ -187,10 +187,9 @@ def run_trial(config: dict, data: Any = None) -> None:
     try:
         if checkpoint is not None:
             with checkpoint.as_directory() as resume_dir:
-                result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir,
-                               costs=static)
+                train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir, costs=static)
         else:
-            result = train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, costs=static)
+            train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, costs=static)
     except Exception as exc:  # out of memory or an invalid config: not retried (see failure_report)
         report = failure_report(base, static, exc)
         if report is None:
@@ -199,10 +198,8 @@ def run_trial(config: dict, data: Any = None) -> None:
         return
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if result.status != STATUS_DIVERGED and "test_acc" in result.final:
-        last = result.history[-1] if result.history else {}
-        tune.report({**base, **last, **static, "best_val_acc": best["val_acc"], "status": STATUS_FINISHED,
-                     "test_acc": result.final["test_acc"], "train_time_s": time.perf_counter() - started})
+    # Everything, test_acc included (train() puts it in the last epoch's metrics), went out with the
+    # last epoch's report: a trial is never reported twice for one epoch.
 
 
 def _assigned_gpus() -> float:
