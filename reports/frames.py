@@ -11,8 +11,9 @@ Rules every function here shares:
 - ``objectives``: ``"val_acc:max,params:min"``, a list of ``Objective``, or None for the
   frame's own (``df.attrs["objectives"]``, which :func:`load_sweep` sets to the sweep's
   objectives) and else ``val_acc:max,params:min``.
-- Only trials whose ``status`` column says ``finished`` or ``stopped_early`` are ranked (a
-  diverged trial's tiny network with accuracy 0 must not stand on a front); a frame without a
+- Only trials whose ``status`` column says ``finished`` are ranked (``schema.RANKABLE_STATUSES``:
+  a trial stopped early has fewer epochs, and a diverged trial's tiny network with accuracy 0
+  must not stand on a front); a frame without a
   ``status`` column has every row ranked. Rows with a missing or non-finite objective get rank
   -1 (unranked) and never count, as in the report.
 """

@@ -36,7 +36,7 @@ def _trials() -> pd.DataFrame:
     (its tiny network would otherwise be on the front); F has no accuracy."""
     return pd.DataFrame({
         "run_id": ["a", "b", "c", "d", "e", "f"],
-        "status": ["finished", "finished", "stopped_early", "finished", "diverged", "finished"],
+        "status": ["finished", "finished", "finished", "finished", "diverged", "finished"],
         "val_acc": [0.9, 0.8, 0.7, 0.95, 0.1, math.nan],
         "params": [100.0, 50.0, 200.0, 400.0, 10.0, 30.0],
         "model.fold": [1, 2, 2, 3, 1, 2],
@@ -56,6 +56,9 @@ def test_pareto_rank_and_front_by_hand():
     assert list(pareto_front(no_status)["run_id"]) == ["e", "b", "a", "d"]
     # directions matter: minimising accuracy too, B (0.8, 50) dominates A and D; C (0.7, 200) trades with B
     assert set(pareto_front(df, "val_acc:min,params:min")["run_id"]) == {"b", "c"}
+    # a trial a scheduler stopped early is not ranked beside trials trained to the end
+    stopped = df.assign(status=["finished", "stopped_early", "finished", "finished", "diverged", "finished"])
+    assert pareto_rank(stopped, "val_acc:max,params:min").to_dict()[11] == -1
 
 
 def test_objectives_default_to_the_frames_own():

@@ -10,7 +10,7 @@ import torch
 from resnetx import ResNetXConfig, build_model, count_flops, count_params
 from search_spaces import builtin_spaces, load_space, min_units_per_stage
 
-BUILTINS = ["cifar10-pareto", "fold-ablation", "fold-ablation-fmnist", "fmnist-pareto", "imagenet-transfer", "quick"]
+BUILTINS = ["cifar10-pareto", "fmnist-pareto", "fold-ablation", "fold-ablation-fmnist", "imagenet-transfer", "quick"]
 SAMPLES = 1000
 
 
@@ -128,7 +128,9 @@ def test_fold_ablation_grid():
     assert {p["train"]["lr"] for p in grid if p["train"]["weights"] is None} == {0.1}
     assert {p["train"]["lr"] for p in grid if p["train"]["weights"]} == {0.01}
     # replicate seeds are an axis: never de-duplicated, and outermost so seed 0 completes first
-    assert len({space.trial_key(p) for p in grid}) == 24
+    from sweep.config.experiment import trial_key
+
+    assert len({trial_key(p, space.seed_is_axis) for p in grid}) == 24
     assert [p["train"]["seed"] for p in grid[:8]] == [0] * 8
     assert space.grid() == grid  # stable order
 

@@ -176,9 +176,11 @@ def test_the_test_split_goes_to_the_device_only_when_evaluated(folder, bundle, m
                    measure_latency=False)
     assert 0.0 <= result.final["test_acc"] <= 1.0
     assert _moved(events, bundle.test_x)
+    # not while training: only after the last epoch trained (it is reported with that epoch)
+    first_epoch = next(i for i, e in enumerate(events) if isinstance(e, str) and e == "epoch 1")
     last_epoch = next(i for i, e in enumerate(events) if isinstance(e, str) and e == "epoch 2")
-    assert not _moved(events[:last_epoch], bundle.test_x)  # not while training ...
-    assert _moved(events[last_epoch:], bundle.test_x)  # ... only for the evaluation after it
+    assert not _moved(events[:first_epoch], bundle.test_x)
+    assert _moved(events[first_epoch:last_epoch], bundle.test_x)
 
     loop = _Loop(config(folder, evaluate_test=True), bundle, torch.device("cpu"))
     assert loop.test_x is None and loop.test_y is None and loop.train_x is not None
