@@ -6,6 +6,7 @@ Real Ray Tune and MLflow with the deterministic stand-in trainable (tests/suppor
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pickle
 import signal
@@ -74,8 +75,12 @@ def test_a_trial_rerun_by_resume_reaches_the_searcher(tmp_path: Path) -> None:
 
     os.environ.pop("RESNETX_STANDIN", None)  # the transient fault is gone on the resume
     assert main(["sweep", "--resume", "--runs-dir", str(runs_dir), "--no-report"]) == 0
-    results = searcher_results(tune_path)
-    assert results.get(key) is not None and results[key][0] > 0  # the re-run's val_acc reached it
+    # The re-run's result reached the searcher: counted the moment it arrived (search-stats.json) and
+    # recorded on the parent run; Tune's own copy of the searcher state follows when Tune saves it.
+    stats = json.loads((Path(f"{tune_path}-resnetx") / "search-stats.json").read_text())
+    assert stats["results_known"] == 4  # all four networks, the re-run one included (before the fix: 3)
+    parents, _, _ = runs_of(runs_dir)
+    assert parents[0].data.metrics["search_results_known"] == 4
     parents, children, _ = runs_of(runs_dir)
     rerun = next(c for c in children if c.data.tags[schema.TAG_CONFIG_HASH] == key)
     assert rerun.data.tags[schema.TAG_STATUS] == schema.STATUS_FINISHED

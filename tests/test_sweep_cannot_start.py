@@ -98,7 +98,8 @@ def processes_naming(text: str) -> list[str]:
 
 
 CASES = {
-    "cifar10-missing": (["--space", "fold-ablation"], "has no cifar10"),
+    # from scratch only: its ImageNet weights would be refused first when offline (preflight checks them first)
+    "cifar10-missing": (["--space", "fold-ablation", "--set", "train.weights=null"], "has no cifar10"),
     "mnist-nowhere": (["--space", "quick", "--set", "data.name=mnist"], "has no mnist"),
 }
 

@@ -29,7 +29,7 @@ from sweep.config.experiment import trial_key
 from sweep.config.overrides import merge
 from sweep.training.seeding import derive_seed
 
-PRETRAIN_FOLDER = "pretrained"  # under the sweep's Tune folder
+PRETRAIN_FOLDER = "pretrained"  # under the sweep's own folder, <tune folder>-resnetx (runner.own_folder)
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,20 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     return plan
 
 
+def own_folder(tune_path: str) -> str:
+    """``<tune folder>-resnetx``: the sweep's own files (search counts, MO-ASHA rungs, pretrained weights).
+
+    Beside Tune's folder, not in it: Tune keeps a staging copy of its experiment folder and uploads
+    it over the storage at every checkpoint, so a file written straight into the folder is
+    overwritten by its stale staged copy after a restore (measured: a resumed sweep's counts).
+    """
+    return f"{tune_path.rstrip('/')}-resnetx"
+
+
 def pretrain_folder(tune_path: str) -> str:
     from sweep.tune.pretrain import PRETRAIN_FOLDER
 
-    return f"{tune_path.rstrip('/')}/{PRETRAIN_FOLDER}"
+    return f"{own_folder(tune_path)}/{PRETRAIN_FOLDER}"
 
 
 def pretrain_jobs(plan: SweepPlan, tune_path: str) -> list:
@@ -379,8 +389,8 @@ def search_stats_path(tune_path: str) -> str | None:
     """Where the searcher keeps its counts (None for object-store storage: nothing is recorded)."""
     if "://" in tune_path:
         return None
-    Path(tune_path).mkdir(parents=True, exist_ok=True)
-    return f"{tune_path.rstrip('/')}/search-stats.json"
+    Path(own_folder(tune_path)).mkdir(parents=True, exist_ok=True)
+    return f"{own_folder(tune_path)}/search-stats.json"
 
 
 def _record_search_stats(plan: SweepPlan, tune_path: str, parent: RunLogger, trials: int, console: Console) -> None:
@@ -404,7 +414,7 @@ def _scheduler(settings: SweepSettings, objectives: list, tune_path: str) -> Any
     """Early stopping: ASHA on the accuracy objective, MO-ASHA on all of them, or none."""
     from sweep.tune.schedulers import make_scheduler
 
-    state = None if "://" in tune_path else f"{tune_path.rstrip('/')}/moasha-rungs.json"  # no file on object stores
+    state = None if "://" in tune_path else f"{own_folder(tune_path)}/moasha-rungs.json"  # no file on object stores
     return make_scheduler(settings.scheduler, objectives, settings.trial_timeout_s, settings.grace_period,
                           settings.reduction_factor, state_path=state)
 

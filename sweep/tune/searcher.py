@@ -154,6 +154,8 @@ class SearchStats:
     infeasible: int = 0
     duplicates: int = 0
     trained: int = 0
+    late_results: int = 0  # results of trials no longer live (re-run after a restore) that reached the cache
+    results_known: int = 0  # trained networks whose objective values the searcher holds
     stop_reason: str = ""  # why the searcher stopped proposing, if it did
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +250,7 @@ class ResNetXSearcher(Searcher):
 
     def _write_stats(self) -> None:
         """The counts, for the runner to record on the parent run (atomic: it may read at any time)."""
+        self.stats.results_known = sum(v is not None for v in self.results.values())
         if not self.stats_path:
             return
         import json
@@ -292,6 +295,7 @@ class ResNetXSearcher(Searcher):
         self.results[key] = values
         for waiting_token in [token, *self.waiting.pop(key, [])]:
             self.proposer.tell(waiting_token, values)
+        self._write_stats()
 
     def _late_result(self, result: dict | None, error: bool) -> None:
         """A trial that errored and was re-run by ``--resume`` completes a second time: its result
@@ -302,6 +306,8 @@ class ResNetXSearcher(Searcher):
         if error or not key or self.results.get(key) is not None:
             return
         self.results[key] = objective_values(result, self.objectives)
+        self.stats.late_results += 1
+        self._write_stats()
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
