@@ -38,6 +38,12 @@ def offline(monkeypatch, tmp_path) -> Path:
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    # urllib builds its global opener, proxies included, at the first urlopen and keeps it: without
+    # this, every later urlopen of the session (the mlflow server health checks of test_sweep and
+    # test_ui) went to the closed proxy and failed with "connection refused" (measured in a full run).
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)
     return tmp_path / "torch"
 
 
