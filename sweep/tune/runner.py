@@ -56,6 +56,7 @@ class SweepPlan:
     runs_folder: Path
     tracking_uri: str
     storage_path: str
+    example: Any = None  # one validated trial config (the seed's first sample + --set): what trials share
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
@@ -73,13 +74,13 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     check_objectives(objectives, settings.scheduler)
     if settings.search == "grid" and not space.grid():
         raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
-    ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # fail fast on bad --set
+    example = ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # bad --set fails here
     folder = runs_dir(settings.runs_dir)
     storage = settings.storage_path or str(folder / "ray")
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
     plan = SweepPlan(settings, space, objectives, overrides, folder,
-                     resolve_tracking_uri(settings.tracking_uri, folder), storage)
+                     resolve_tracking_uri(settings.tracking_uri, folder), storage, example)
     pretrain_jobs(plan, f"{storage}/check")  # a pretrain stage that cannot run fails here
     return plan
 
@@ -130,11 +131,7 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
             schema.TAG_OBJECTIVES: format_objectives(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
-    from sweep.config.experiment import ExperimentConfig
-    from sweep.config.overrides import merge
-
-    classes = ExperimentConfig(**merge(plan.space.sample(random.Random(s.seed)), plan.overrides)).model.num_classes
-    fixed = plan.space.reference_point(plan.objectives, num_classes=classes)
+    fixed = plan.space.reference_point(plan.objectives, num_classes=plan.example.model.num_classes)
     if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
         tags[schema.TAG_HV_REFERENCE] = json.dumps({"objectives": format_objectives(plan.objectives),
                                                     "values": fixed[0], "source": fixed[1]})
@@ -183,18 +180,14 @@ def shared_data(plan: SweepPlan) -> Any:
     Put in the object store once (``tune.with_parameters``), it is read zero-copy by every trial
     on a node. Image folders and spaces that search data settings load per trial.
     """
-    from sweep.config.datasets import DATASETS
-    from sweep.config.experiment import DataConfig
     from sweep.data.load import load_dataset
     from sweep.tune.trainable import trainable_entry
 
     if not trainable_entry(plan.settings.trainable).needs_data:
         return None
-    data_section = plan.space.sample(random.Random(plan.settings.seed)).get("data", {})
-    data_section = {**data_section, **plan.overrides.get("data", {})}
-    name = data_section.get("name", "digits")
-    if name in DATASETS and name != "imagefolder" and plan.space.data_is_constant():
-        return load_dataset(DataConfig(**data_section))
+    data = plan.example.data  # the space's data settings with --set applied, validated once
+    if data.name != "imagefolder" and plan.space.data_is_constant():
+        return load_dataset(data)
     return None
 
 
