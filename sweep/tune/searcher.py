@@ -71,12 +71,12 @@ class RandomProposer:
 
 
 class GridProposer:
-    """Every point of a grid space, in the space's stable order; exhausted at the end."""
+    """Every point of a grid or other finite space (``space.every_point``), in a stable order; exhausted at the end."""
 
     finite = True  # the searcher walks it to the end instead of giving up after max_attempts misses
 
     def __init__(self, space: Any) -> None:
-        self.points, self.index = space.grid(), 0
+        self.points, self.index = space.every_point(), 0
 
     def propose(self) -> tuple[dict, Any] | None:
         if self.index >= len(self.points):
@@ -230,10 +230,12 @@ class ResNetXSearcher(Searcher):
             self.started.add(trial_id)
             self.stats.trained += 1
             self._write_stats()
-            config.setdefault("train", {})["seed"] = derive_seed(self.seed, key)
+            seed = derive_seed(self.seed, key)
             config_hash = key
-            if self.prepare is not None:
+            if self.prepare is not None:  # before the seed is set: a replicate's pretrain is its own seed's
                 config = self.prepare(config)
+            config.setdefault("train", {})["seed"] = seed
+            if self.prepare is not None:
                 config_hash = self.trial_key(config)  # what trains (the checkpoint records the same hash)
             self.hash_to_key[config_hash] = key
             return {"experiment": config, "config_hash": config_hash, "measure_latency": self.measure_latency}
