@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: sweep test system-deps lint bench clean
+.PHONY: sweep test system-deps lint bench bench-record bench-strategies clean
 
 sweep: $(STAMP)  ## the main job: a Ray Tune sweep on the embedded default (quick space, digits)
 	cd $(ROOT) && $(VENV)/bin/resnetx sweep
@@ -25,6 +25,19 @@ lint: $(STAMP)  ## ruff, the import contracts (import-linter) and mypy on resnet
 	cd $(ROOT) && $(VENV)/bin/ruff check .
 	cd $(ROOT) && $(VENV)/bin/lint-imports
 	cd $(ROOT) && $(VENV)/bin/mypy
+
+RECORD_RUNS ?= $(ROOT)runs/bench-record
+RECORD_OBJECTIVES := val_acc:max,params:min,latency_ms:min
+bench-record: system-deps $(STAMP)  ## train all 224 networks of fmnist-bench (+32 at a second seed; ~1 h on 2 cores), write the record
+	cd $(ROOT) && $(VENV)/bin/resnetx sweep --space fmnist-bench --search grid --num-samples 224 \
+	    --objectives $(RECORD_OBJECTIVES) --runs-dir $(RECORD_RUNS) --experiment fmnist-bench --no-report
+	cd $(ROOT) && $(VENV)/bin/resnetx sweep --space fmnist-bench --search random --seed 1 --num-samples 32 \
+	    --objectives $(RECORD_OBJECTIVES) --runs-dir $(RECORD_RUNS) --experiment fmnist-bench --no-report
+	cd $(ROOT) && $(VENV)/bin/resnetx record --space fmnist-bench --runs-dir $(RECORD_RUNS) --experiment fmnist-bench \
+	    --out bench/records/fmnist-bench.csv
+
+bench-strategies: $(STAMP)  ## 5 search strategies x 20 seeds replayed on the committed record (docs/benchmarks.md)
+	cd $(ROOT) && $(PY) bench/search_strategies.py
 
 $(STAMP): $(ROOT)pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -26,6 +26,9 @@ MAX_TRIES = 1000  # rejection sampling: draws per sample before the space is dec
 PROBE_DRAWS = 256  # draws at load time that must all build (catches contradictory bounds early)
 
 
+MAX_EVERY_POINT = 100_000  # --search grid over a finite space: beyond this, search instead
+
+
 class SearchSpace:
     """A validated search space over ResNetX experiments."""
 
@@ -50,6 +53,17 @@ class SearchSpace:
     @property
     def max_flops(self) -> int | None:
         return self.spec.budget.max_flops
+
+    def definition_hash(self) -> str:
+        """SHA-256 of what decides which networks a space holds and how they train (model, data,
+        train, budget, replicates, pretrain sections), not of its comments, description or
+        hypervolume reference: a recorded benchmark stays valid while its space's prose changes."""
+        import hashlib
+        import json
+
+        defining = self.spec.model_dump(include={"model", "data", "train", "budget", "replicates", "pretrain",
+                                                 "input_size"})
+        return hashlib.sha256(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()
 
     @property
     def seed_is_axis(self) -> bool:
@@ -198,6 +212,28 @@ class SearchSpace:
         points = [nest(values, self.fields) for values in all_points(self.fields)]
         for point in points:
             build_model_config(point["model"])
+        return points
+
+    def every_point(self, limit: int = MAX_EVERY_POINT) -> list[dict[str, dict[str, Any]]]:
+        """Every point of a *finite* space (grid axes, choices, integer ranges, splits), in a stable order.
+
+        What ``--search grid`` walks: a grid space's :meth:`grid`, or, for a space whose drawn fields
+        all have finitely many values (``fmnist-bench``), every combination, so that a recorded
+        benchmark can train each network once. Points that do not build are kept (the searcher
+        counts them as invalid); duplicates of one network are kept too (the searcher reuses them).
+        """
+        if self.is_grid:
+            return self.grid()
+        points: list[dict[str, dict[str, Any]]] = []
+        try:
+            for values in all_points(self.fields):
+                points.append(nest(values, self.fields))
+                if len(points) > limit:
+                    raise ConfigError("space", self.name, f"has more than {limit:,} points; --search grid walks "
+                                                          "only small finite spaces: use random or optuna search")
+        except ValueError as exc:  # a continuous field
+            raise ConfigError("space", self.name, f"is not finite ({exc} is continuous); use random or optuna "
+                                                  "search") from None
         return points
 
     def count_distinct(self) -> int | None:

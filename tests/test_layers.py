@@ -29,11 +29,11 @@ def test_training_layer_loads_neither_ray_nor_mlflow():
     assert done.stdout.strip() == "[]"
 
 
-def test_stand_in_trainable_is_not_in_the_shipped_cli():
+def test_stand_in_trainable_is_not_in_the_shipped_cli():  # the shipped ones: train and replay
     code = "from sweep.tune.trainable import TRAINABLES; import sweep.cli.main; print(sorted(TRAINABLES))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['resnetx']"
+    assert done.stdout.strip() == "['replay', 'resnetx']"
 
 
 def test_dataset_metadata_and_readers_name_the_same_datasets():

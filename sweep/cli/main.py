@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep.cli.sweep",
     "report": "sweep.cli.report",
     "export": "sweep.cli.export",
+    "record": "sweep.cli.record",
     "ui": "sweep.cli.ui",
 }
 

@@ -39,7 +39,10 @@ class SweepSettings(StrictConfig):
     resume: StrictBool = False
     sets: tuple[str, ...] = ()  # --set overrides applied to every trial config
     report: StrictBool = True
-    trainable: Literal["resnetx", "synthetic"] = "resnetx"  # synthetic: sweep/standin.py (tests)
+    # What a trial runs: resnetx (trains), replay (reports a recorded benchmark's epochs, --record),
+    # synthetic (tests/support/standin.py, registered by the tests only)
+    trainable: Literal["resnetx", "replay", "synthetic"] = "resnetx"
+    record: str | None = None  # replay: a `resnetx record` file
 
     @model_validator(mode="after")
     def _check(self) -> SweepSettings:
@@ -63,6 +66,10 @@ class SweepSettings(StrictConfig):
             raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")
         if self.max_failures < 0:
             raise ConfigError("max_failures", self.max_failures, "must be >= 0")
+        if self.trainable == "replay" and not self.record:
+            raise ConfigError("trainable", "replay", "needs --record FILE (a `resnetx record` file)")
+        if self.record and self.trainable != "replay":
+            raise ConfigError("record", self.record, "is read only by --trainable replay")
         if not self.experiment.strip():
             raise ConfigError("experiment", self.experiment, "must be a non-empty name")
         return self

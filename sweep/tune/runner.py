@@ -57,6 +57,7 @@ class SweepPlan:
     tracking_uri: str
     storage_path: str
     example: Any = None  # one validated trial config (the seed's first sample + --set): what trials share
+    trainable_options: Any = None  # the trainable's options (TrainableEntry.options), made before Ray starts
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
@@ -72,7 +73,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     objectives = parse_objectives(objectives_text)
     overrides = apply_sets({}, settings.sets)
     check_objectives(objectives, settings.scheduler)
-    if settings.search == "grid" and not space.grid():
+    if settings.search == "grid" and not space.every_point():
         raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
     example = ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # bad --set fails here
     folder = runs_dir(settings.runs_dir)
@@ -82,6 +83,9 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     plan = SweepPlan(settings, space, objectives, overrides, folder,
                      resolve_tracking_uri(settings.tracking_uri, folder), storage, example)
     pretrain_jobs(plan, f"{storage}/check")  # a pretrain stage that cannot run fails here
+    entry = trainable_entry(settings.trainable)
+    if entry.options is not None:  # e.g. the replay's record, read and checked against the space
+        plan.trainable_options = entry.options(plan)
     return plan
 
 
@@ -200,7 +204,7 @@ def _trainable(plan: SweepPlan, data: Any):
     function: Any = entry.function
     resources = {"cpu": plan.settings.cpus_per_trial, "gpu": plan.settings.gpus_per_trial}
     if entry.options is not None:
-        function = tune.with_parameters(function, options=entry.options())
+        function = tune.with_parameters(function, options=plan.trainable_options)
     if data is not None:
         function = tune.with_parameters(function, data=data)
     return tune.with_resources(function, resources)

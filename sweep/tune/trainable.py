@@ -226,21 +226,38 @@ class TrainableEntry:
     """One ``--trainable`` choice: the Tune function and how the runner feeds it.
 
     ``needs_data``: the runner loads the dataset once on the driver and passes it as ``data=``.
-    ``options``: called on the driver when the sweep starts; its value is passed as ``options=``.
+    ``options``: called with the sweep's plan on the driver, before Ray starts (its errors are the
+    sweep's one-line errors); its value is passed to every trial as ``options=``.
     """
 
     function: Callable[..., None]
     needs_data: bool = False
-    options: Callable[[], Any] | None = None
+    options: Callable[[Any], Any] | None = None
 
 
-# Explicit registry of ``resnetx sweep --trainable`` names. The shipped CLI has only the real
-# trainable; the test suite registers its deterministic stand-in (tests/support/standin.py).
-TRAINABLES: dict[str, TrainableEntry] = {"resnetx": TrainableEntry(run_trial, needs_data=True)}
+def _replay_trial(config: dict, options: Any = None) -> None:
+    from sweep.tune.replay import replay_trial
+
+    replay_trial(config, options)
+
+
+def _replay_options(plan: Any) -> Any:
+    from sweep.tune.replay import replay_options
+
+    return replay_options(plan)
+
+
+# Explicit registry of ``resnetx sweep --trainable`` names: the real trainable and the replay of a
+# recorded benchmark (sweep/tune/replay.py); the test suite registers its deterministic stand-in
+# (tests/support/standin.py).
+TRAINABLES: dict[str, TrainableEntry] = {
+    "resnetx": TrainableEntry(run_trial, needs_data=True),
+    "replay": TrainableEntry(_replay_trial, options=_replay_options),
+}
 
 
 def register_trainable(name: str, function: Callable[..., None], *, needs_data: bool = False,
-                       options: Callable[[], Any] | None = None) -> None:
+                       options: Callable[[Any], Any] | None = None) -> None:
     """Add a trainable under ``name`` (tests, and extensions that train something else)."""
     TRAINABLES[name] = TrainableEntry(function, needs_data, options)
 

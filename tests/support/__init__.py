@@ -17,4 +17,5 @@ def register_standin() -> None:
 
     # By value: a Ray worker then needs no ``tests`` package on its path to run the stand-in.
     cloudpickle.register_pickle_by_value(standin)
-    register_trainable("synthetic", standin.synthetic_trial, options=standin.StandinOptions.from_env)
+    register_trainable("synthetic", standin.synthetic_trial,
+                       options=lambda plan: standin.StandinOptions.from_env())
