@@ -135,7 +135,6 @@ def test_replay_refuses_another_space_and_changed_training_in_one_line(recorded,
     assert not (runs_dir / "mlflow.db").exists()  # refused before any store or Ray
 
 
-@pytest.mark.skipif(not COMMITTED.is_file(), reason="the committed record is written by the benchmark issue")
 def test_a_replayed_64_trial_sweep_with_asha_takes_under_a_minute_and_matches_the_simulator(tmp_path):
     record = read_record(COMMITTED)
     runs_dir = fresh_runs_dir(tmp_path / "runs")
@@ -157,7 +156,6 @@ def test_a_replayed_64_trial_sweep_with_asha_takes_under_a_minute_and_matches_th
     assert any(epochs < record.epochs for _, epochs in real)  # ASHA stopped some
 
 
-@pytest.mark.skipif(not COMMITTED.is_file(), reason="the committed record is written by the benchmark issue")
 def test_three_recorded_networks_retrain_within_the_records_seed_spread(tmp_path):
     """The record against reality: ``resnetx train`` with a new seed lands within the spread that the
     record's own second-seed networks show (3 standard deviations of a seed-to-seed difference)."""
