@@ -29,6 +29,7 @@ Writes a JSON of every curve and a PNG of the medians (``--out``, default bench/
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -55,27 +56,36 @@ SWEEP_SIZES = (32, 64, 128)  # trial counts at which a sweep's compute and hyper
 BASELINE_TRIALS = "64"  # "random's final": a 64-trial random sweep, the issue's replayed-sweep size
 
 
-def run_one(args: tuple[str, str, int, int, float]) -> dict:
-    """One simulated sweep: its hypervolume (fraction of the true front's) on GRID. In a worker process."""
-    record_path, strategy, seed, workers, grace = args
-    warnings.filterwarnings("ignore")
+@functools.lru_cache(maxsize=2)
+def loaded(record_path: str) -> tuple:
+    """The record, its space, the objectives, reference, directions and true hypervolume: read once per process."""
     from reports.hypervolume import hypervolume
     from reports.pareto import parse_objectives
     from search_spaces import load_space
     from sweep.tracking.record import read_record
-    from sweep.tune.simulator import make_simulation
 
     record = read_record(record_path)
     space = load_space(record.space)
     objectives = parse_objectives(OBJECTIVES)
     reference, maximize = reference_point(space, objectives), [o.maximize for o in objectives]
+    true_hv = hypervolume(record.final()[["val_acc", "params"]].to_numpy(float), reference, maximize)
+    return record, space, objectives, reference, maximize, true_hv
+
+
+def run_one(args: tuple[str, str, int, int, float]) -> dict:
+    """One simulated sweep: its hypervolume (fraction of the true front's) on GRID. In a worker process."""
+    record_path, strategy, seed, workers, grace = args
+    warnings.filterwarnings("ignore")
+    from reports.hypervolume import hypervolume
+    from sweep.tune.simulator import make_simulation
+
+    record, space, objectives, reference, maximize, true_hv = loaded(record_path)
     total = record.total_compute()
     search, scheduler = STRATEGIES[strategy]
     started = time.perf_counter()
     sim = make_simulation(record, space, objectives, search=search, scheduler=scheduler, seed=seed,
                           num_samples=100_000, workers=workers, grace_period=grace, compute_limit=total)
     elapsed = time.perf_counter() - started
-    true_hv = hypervolume(record.final()[["val_acc", "params"]].to_numpy(float), reference, maximize)
     done = sim.finished()
 
     def curve_of(trials) -> list[float]:

@@ -20,12 +20,9 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--runs-dir", default=None, metavar="DIR",
-                       help="runs folder holding mlflow.db (default: $RESNETX_RUNS_DIR or ./resnetx-runs)")
-    where.add_argument("--tracking-uri", default=None, metavar="URI",
-                       help="MLflow tracking URI (instead of --runs-dir)")
-    parser.add_argument("--experiment", default=None, metavar="NAME", help="MLflow experiment (default: resnetx)")
+    from sweep.cli.report import add_store_location
+
+    add_store_location(parser)
     parser.add_argument("--space", required=True, metavar="NAME|FILE", help="the space whose trials to record")
     parser.add_argument("--sweep", action="append", default=[], metavar="RUN_ID",
                         help="only the trials of this sweep (repeatable; default: every sweep of the space)")

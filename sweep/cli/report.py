@@ -16,7 +16,16 @@ from resnetx.errors import ConfigError
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """--runs-dir / --tracking-uri / --experiment / --sweep, shared by report and export."""
+    """--runs-dir / --tracking-uri / --experiment / --sweep / --objectives, shared by report and export."""
+    add_store_location(parser)
+    parser.add_argument("--sweep", default=None, metavar="RUN_ID",
+                        help="the sweep's parent run id (default: the latest sweep that has trials)")
+    parser.add_argument("--objectives", default=None, metavar="M:DIR,...",
+                        help="e.g. val_acc:max,params:min (default: the sweep's objectives tag)")
+
+
+def add_store_location(parser: argparse.ArgumentParser) -> None:
+    """--runs-dir / --tracking-uri / --experiment: which MLflow store and experiment (report, export, record)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--runs-dir", default=None, metavar="DIR",
                        help="runs folder holding mlflow.db (default: $RESNETX_RUNS_DIR or ./resnetx-runs)")
@@ -24,10 +33,6 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
                        help="MLflow tracking URI (instead of --runs-dir)")
     parser.add_argument("--experiment", default=None, metavar="NAME",
                         help="MLflow experiment (default: resnetx, sweep.config.paths.DEFAULT_EXPERIMENT)")
-    parser.add_argument("--sweep", default=None, metavar="RUN_ID",
-                        help="the sweep's parent run id (default: the latest sweep that has trials)")
-    parser.add_argument("--objectives", default=None, metavar="M:DIR,...",
-                        help="e.g. val_acc:max,params:min (default: the sweep's objectives tag)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

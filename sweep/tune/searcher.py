@@ -381,9 +381,8 @@ class ResNetXSearcher(Searcher):
 
             try:
                 everything = self.space.every_point(limit=EXPLORE_FINITE_POINTS)
-            except ConfigError:  # continuous or large: explore by random draws
+            except ConfigError:  # continuous or large: explore by random draws (cached as [])
                 everything = []
-                self.finite_points = []
             seen: dict[str, dict] = {}
             for point in everything:
                 key, _ = self._key_if_valid(_apply_overrides(copy.deepcopy(point), self.overrides))
