@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add("--space", "space", help="built-in space name or YAML file (default: %(default)s)")
     add("--search", "search", help=f"{' | '.join(SEARCHES)} (default: %(default)s)")
+    add("--grid-order", "grid_order", help="grid: declared | shuffled (one fixed order, the same for every "
+        "--seed: a partial grid at another --seed retrains the same networks) (default: %(default)s)")
     add("--objectives", "objectives", help="e.g. val_acc:max,params:min (default: the space's objectives)")
     add("--scheduler", "scheduler", help=f"{' | '.join(SCHEDULERS)}: early stopping (default: %(default)s)")
     add("--grace-period", "grace_period", type=int, help="asha/moasha: epochs before the first rung "

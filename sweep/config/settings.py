@@ -11,6 +11,7 @@ from resnetx.errors import ConfigError
 
 SEARCHES = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "moasha", "none")
+GRID_ORDERS = ("declared", "shuffled")
 
 
 class SweepSettings(StrictConfig):
@@ -18,6 +19,9 @@ class SweepSettings(StrictConfig):
 
     space: str = "quick"
     search: Literal["optuna", "random", "grid"] = "optuna"
+    # grid: walk the points as the space declares them, or in one fixed shuffled order (the same for
+    # every --seed, so that `--num-samples N --seed S` retrains the same N networks with new seeds)
+    grid_order: Literal["declared", "shuffled"] = "declared"
     objectives: str | None = None  # default: the space's objectives, else val_acc:max,params:min
     scheduler: Literal["asha", "moasha", "none"] = "none"
     grace_period: StrictInt = 1  # asha/moasha: epochs before the first rung
@@ -66,6 +70,8 @@ class SweepSettings(StrictConfig):
             raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")
         if self.max_failures < 0:
             raise ConfigError("max_failures", self.max_failures, "must be >= 0")
+        if self.grid_order != "declared" and self.search != "grid":
+            raise ConfigError("grid_order", self.grid_order, "applies to --search grid only")
         if self.trainable == "replay" and not self.record:
             raise ConfigError("trainable", "replay", "needs --record FILE (a `resnetx record` file)")
         if self.record and self.trainable != "replay":

@@ -309,7 +309,8 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
     settings, objectives = plan.settings, plan.objectives
     name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
     tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
-    proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples)
+    proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples,
+                             settings.grid_order)
     prepare = functools.partial(resolve_pretrained, pretrain=plan.space.pretrain,
                                 folder=pretrain_folder(tune_path), sweep_seed=settings.seed)
     searcher = ResNetXSearcher(plan.space, proposer, objectives, settings.seed, overrides=plan.overrides,

@@ -94,8 +94,10 @@ class GridProposer:
 
     finite = True  # the searcher walks it to the end instead of giving up after max_attempts misses
 
-    def __init__(self, space: Any) -> None:
+    def __init__(self, space: Any, shuffled: bool = False) -> None:
         self.points, self.index = space.every_point(), 0
+        if shuffled:  # one fixed order, independent of the sweep seed (see SweepSettings.grid_order)
+            random.Random(derive_seed(0, "grid-order", len(self.points))).shuffle(self.points)
 
     def propose(self) -> tuple[dict, Any] | None:
         if self.index >= len(self.points):
@@ -186,14 +188,15 @@ class OptunaProposer:
         self.study.tell(trial, [0.0 if o.maximize else 1e30 for o in self.objectives])
 
 
-def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int) -> Proposer:
+def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int,
+                  grid_order: str = "declared") -> Proposer:
     """Explicit registry of proposal strategies by ``--search`` name."""
     if search == "optuna":
         return OptunaProposer(space, objectives, seed, num_samples)
     if search == "random":
         return RandomProposer(space, seed)
     if search == "grid":
-        return GridProposer(space)
+        return GridProposer(space, shuffled=grid_order == "shuffled")
     raise ValueError(f"search: got {search!r}; must be one of optuna, random, grid")
 
 
