@@ -10,8 +10,8 @@ import torch
 from resnetx import ResNetXConfig, build_model, count_flops, count_params
 from search_spaces import builtin_spaces, load_space, min_units_per_stage
 
-BUILTINS = ["cifar10-pareto", "fmnist-bench", "fmnist-pareto", "fold-ablation", "fold-ablation-fmnist",
-            "imagenet-transfer", "quick"]
+BUILTINS = ["cifar10-pareto", "fmnist-bench", "fmnist-bench-2", "fmnist-pareto", "fold-ablation",
+            "fold-ablation-fmnist", "imagenet-transfer", "quick"]
 SAMPLES = 1000
 
 
