@@ -22,6 +22,7 @@ UNRANKED = -1
 # Objectives spanning orders of magnitude: the knee point is found on log10 axes for these,
 # matching the log axis of the accuracy-vs-parameters plot.
 LOG_SCALE_OBJECTIVES = frozenset({"params", "flops", "latency_ms"})
+TIE_TOLERANCE = 1e-9  # epsilon-net distances closer than this are equal
 _DIRECTIONS = {"max": True, "maximize": True, "min": False, "minimize": False}
 
 
@@ -103,6 +104,70 @@ def non_dominated_sort(values: np.ndarray | Sequence[Sequence[float]], maximize:
         remaining[members] = False
         rank += 1
     return ranks
+
+
+def normalised(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool],
+               log_scale: Sequence[bool] | None = None) -> np.ndarray:
+    """Minimisation points scaled to [0, 1] per objective over the given rows (0 = best value).
+
+    ``log_scale`` objectives go on log10 axes first when all their values are positive: a
+    network of 20K parameters is as far from one of 40K as 200K is from 400K. An objective
+    with one value throughout maps to 0. Rows must be finite.
+    """
+    points = _as_minimisation(values, maximize).copy()
+    if log_scale is not None:
+        signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
+        for j, use_log in enumerate(log_scale):
+            raw = points[:, j] * signs[j]
+            if use_log and raw.size and (raw > 0).all():
+                points[:, j] = np.log10(raw) * signs[j]
+    if points.shape[0] == 0:
+        return points
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return (points - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def epsilon_net_order(points: np.ndarray) -> list[int]:
+    """Greedy epsilon-net order of normalised minimisation points (Salinas et al. 2021, as used by
+    MO-ASHA, Schmucker et al., arXiv 2106.12639): first the best point on the first objective, then
+    again and again the point farthest (Euclidean) from every point chosen so far, so that any
+    prefix of the order spreads over the front instead of crowding one end of it. Ties (distances
+    within ``TIE_TOLERANCE``, so that float rounding does not decide) go to the earlier row."""
+    n = points.shape[0]
+    if n == 0:
+        return []
+    order = [int(np.lexsort(points.T[::-1])[0])]  # best first objective; ties by the next ones
+    nearest = np.linalg.norm(points - points[order[0]], axis=1)
+    nearest[order[0]] = -np.inf
+    while len(order) < n:
+        pick = int(np.flatnonzero(nearest >= nearest.max() - TIE_TOLERANCE)[0])  # ties: the earlier row
+        order.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(points - points[pick], axis=1))
+        nearest[order] = -np.inf
+    return order
+
+
+def top_k(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool], k: int,
+          log_scale: Sequence[bool] | None = None) -> list[int]:
+    """The ``k`` best rows by multi-objective ranking (MO-ASHA's ``top_k``): whole Pareto fronts in
+    rank order, and from the first front that does not fit whole, the first rows of its
+    epsilon-net order (objectives normalised over that front, ``log_scale`` ones on log axes).
+    Rows with a non-finite value are never chosen. Returns row indices, best first."""
+    ranks = non_dominated_sort(values, maximize)
+    arr = np.asarray(values, dtype=float).reshape(len(ranks), -1) if len(ranks) else np.zeros((0, len(maximize)))
+    chosen: list[int] = []
+    rank = 0
+    while len(chosen) < k:
+        members = np.flatnonzero(ranks == rank)
+        if members.size == 0:
+            break
+        if len(chosen) + members.size <= k:
+            chosen.extend(int(i) for i in members)
+        else:
+            order = epsilon_net_order(normalised(arr[members], maximize, log_scale))
+            chosen.extend(int(members[i]) for i in order[: k - len(chosen)])
+        rank += 1
+    return chosen
 
 
 def pareto_front_mask(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool]) -> np.ndarray:

@@ -17,31 +17,14 @@ from reports.pareto import (
     parse_objectives,
 )
 from resnetx.errors import ConfigError
+from tests.support.brute import brute_ranks as _brute_ranks
 
 # -- brute force references ---------------------------------------------------------------
 
 
-def _better_or_equal(a, b, maximize):
-    return all((x >= y) if m else (x <= y) for x, y, m in zip(a, b, maximize))
-
-
-def _dominates(a, b, maximize):
-    return _better_or_equal(a, b, maximize) and any(x != y for x, y in zip(a, b))
-
-
 def brute_ranks(values, maximize):
-    """Rank by definition: peel the set of rows no remaining row dominates."""
-    values = [list(map(float, row)) for row in values]
-    ranks = [UNRANKED] * len(values)
-    remaining = {i for i, row in enumerate(values) if all(np.isfinite(row))}
-    rank = 0
-    while remaining:
-        front = {i for i in remaining if not any(_dominates(values[j], values[i], maximize) for j in remaining)}
-        for i in front:
-            ranks[i] = rank
-        remaining -= front
-        rank += 1
-    return np.array(ranks)
+    """Rank by definition (tests/support/brute.py)."""
+    return np.array(_brute_ranks(values, maximize))
 
 
 def brute_hypervolume(points, reference, maximize):

@@ -115,7 +115,8 @@ def test_a_used_up_space_stops_with_its_counts_recorded(tmp_path: Path, capsys, 
     out = " ".join(capsys.readouterr().out.split())
     # 3 duplicates in a row, then the searcher looks for an untrained point: on a finite space it
     # knows every one, so it stops at once and says so (it used to wait for 200 duplicates)
-    assert "2 of 5 trials ran: all 2 networks of the space are trained or running: the space is used up" in out
+    assert ("2 of 5 trials ran: every one of the 2 networks of the space was started (2 trained to the end, "
+            "0 stopped early, 0 failed, 0 running): the space is used up") in out
     parents, _, _ = runs_of(runs_dir)
     metrics = parents[0].data.metrics
     assert metrics["search_trained"] == 2 and 3 <= metrics["search_duplicates"] < 200

@@ -266,4 +266,5 @@ def test_a_repeating_proposer_is_given_untrained_points_until_none_is_left():
     trained = [p["config_hash"] for p in proposals if isinstance(p, dict)]
     assert len(trained) == len(set(trained)) == 4  # the stuck proposer's one network, then the 3 others
     assert proposals[len(trained)] == Searcher.FINISHED
-    assert s.stats.stop_reason == "all 4 networks of the space are trained or running: the space is used up"
+    assert s.stats.stop_reason == ("every one of the 4 networks of the space was started (4 trained to the end, "
+                                   "0 stopped early, 0 failed, 0 running): the space is used up")

@@ -4,25 +4,29 @@ ASHA stops a trial at a rung (after ``grace_period * reduction_factor**k`` epoch
 accuracy is in the top ``1/reduction_factor`` of the results recorded at that rung so far. With
 several objectives that throws away exactly the networks a Pareto search wants: a small
 network slightly less accurate than a big one at the rung. MO-ASHA (Schmucker, Donini, Zafar,
-Salinas, Archambeau, "Multi-objective Asynchronous Successive Halving", 2021; Syne Tune's
-``MOASHA``) ranks a rung's results by non-dominated sorting over *all* the sweep's objectives
-(accuracy at the rung, and the cost objectives, which every report carries from the start) and
-promotes by that rank.
+Salinas, Archambeau, "Multi-objective Asynchronous Successive Halving", arXiv 2106.12639, 2021)
+ranks a rung's results over *all* the sweep's objectives (accuracy at the rung, and the cost
+objectives, which every report carries from the start).
 
-Our rule, decided when a trial reports at a rung, against everything recorded there so far:
-the trial continues when it is on the rung's current front (rank 0), or when fewer than
-``n / reduction_factor`` of the ``n`` results (itself included) have a strictly better rank;
-the first result at a rung always continues. A trial's own ``train.epochs`` is its maximum, so
-rungs lie below it. The rung records are written to a JSON file beside the sweep's Tune state
-after every decision, so a resumed sweep (``Tuner.restore`` rebuilds the scheduler as it was
-when the sweep started) continues with the records it had.
+The paper's rule, decided when a trial reports at a rung, against everything recorded there so
+far: with ``n`` results (itself included), the trial continues when it is among the rung's
+``top_k(max(1, floor(n / reduction_factor)))``: whole Pareto fronts by non-dominated sorting,
+and inside the front that does not fit whole, the first points of its epsilon-net order (on
+objectives normalised over that front, params/FLOPs/latency on log axes;
+:func:`reports.pareto.top_k`). So at most ``1/reduction_factor`` of a rung continues, however
+many objectives there are, and the first result at a rung continues (as in ASHA). A result with
+a missing or non-finite objective is never promoted. A trial's own ``train.epochs`` is its
+maximum, so rungs lie below it.
+
+Every decision is appended, one JSON line, to a file beside the sweep's Tune state, so a
+resumed sweep (``Tuner.restore`` rebuilds the scheduler as it was when the sweep started)
+continues with the rungs it had.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from reports.pareto import Objective, non_dominated_sort
+from reports.pareto import LOG_SCALE_OBJECTIVES, Objective, top_k
 from sweep.tune.schedulers import TrialTimeLimitMixin
 from sweep.tune.statuses import result_has_accuracy, trial_epochs
 
@@ -49,17 +53,17 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_epochs: int 
     return milestones
 
 
+def promotion_slots(n: int, reduction_factor: float) -> int:
+    """How many of a rung's ``n`` results may continue: ``max(1, floor(n / reduction_factor))``."""
+    return max(1, int(n // reduction_factor))
+
+
 def promotes(recorded: Sequence[Sequence[float]], new: Sequence[float], maximize: Sequence[bool],
-             reduction_factor: float) -> bool:
+             reduction_factor: float, log_scale: Sequence[bool] | None = None) -> bool:
     """Does a result ``new`` continue past a rung that has already recorded ``recorded``? (pure)"""
-    if not recorded:
-        return True
-    ranks = non_dominated_sort(np.asarray([*recorded, new], dtype=float), maximize)
-    mine = ranks[-1]
-    if mine == 0:
-        return True
-    better = int(np.sum((ranks >= 0) & (ranks < mine)))
-    return better < len(ranks) / reduction_factor
+    points = np.asarray([*recorded, new], dtype=float)
+    chosen = top_k(points, maximize, promotion_slots(len(points), reduction_factor), log_scale)
+    return len(points) - 1 in chosen
 
 
 class MOASHAScheduler(TrialTimeLimitMixin, FIFOScheduler):
@@ -95,11 +99,12 @@ class MOASHAScheduler(TrialTimeLimitMixin, FIFOScheduler):
             if epoch < milestone or trial.trial_id in recorded:
                 continue
             keep = promotes(list(recorded.values()), [float(v) for v in values],
-                            [o.maximize for o in self.objectives], self.reduction_factor)
+                            [o.maximize for o in self.objectives], self.reduction_factor,
+                            [o.name in LOG_SCALE_OBJECTIVES for o in self.objectives])
             recorded[trial.trial_id] = [float(v) for v in values]
-            self.decisions.append({"trial_id": trial.trial_id, "rung": milestone, "values": values,
-                                   "promoted": keep})
-            self._save()
+            decision = {"trial_id": trial.trial_id, "rung": milestone, "values": values, "promoted": keep}
+            self.decisions.append(decision)
+            self._save(decision)
             return TrialScheduler.CONTINUE if keep else TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
@@ -112,18 +117,29 @@ class MOASHAScheduler(TrialTimeLimitMixin, FIFOScheduler):
         if self._loaded:
             return
         self._loaded = True
-        if self.state_path and os.path.isfile(self.state_path):
-            with open(self.state_path) as handle:
-                state = json.load(handle)
-            self.rungs = {int(k): v for k, v in state.get("rungs", {}).items()}
-            self.decisions = list(state.get("decisions", []))
+        if not (self.state_path and os.path.isfile(self.state_path)):
+            return
+        with open(self.state_path) as handle:
+            lines = [line for line in handle if line.strip()]
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill mid-write: the decision is redone
+                continue
+            if "rungs" in entry:  # the earlier format: one object with every rung and decision
+                self.decisions.extend(entry.get("decisions", []))
+            else:
+                self.decisions.append(entry)
+        for d in self.decisions:
+            self.rungs.setdefault(int(d["rung"]), {})[d["trial_id"]] = [float(v) for v in d["values"]]
 
-    def _save(self) -> None:
+    def _save(self, decision: dict[str, Any]) -> None:
+        """Append one decision (a line of JSON, flushed): constant cost per decision, unlike
+        rewriting every rung each time, and a kill mid-write loses at most that line."""
         if not self.state_path:
             return
-        folder = Path(self.state_path).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".moasha-", dir=folder)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"rungs": self.rungs, "decisions": self.decisions}, handle)
-        os.replace(tmp, self.state_path)
+        Path(self.state_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_path, "a") as handle:
+            handle.write(json.dumps(decision) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())

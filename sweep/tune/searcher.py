@@ -40,13 +40,15 @@ from ray.tune.search import Searcher
 
 from reports.pareto import Objective
 from sweep.training.seeding import derive_seed
-from sweep.tune.statuses import result_has_accuracy
+from sweep.tune.statuses import ran_to_the_end, result_has_accuracy, trial_epochs
 
 
 class Proposer(Protocol):
     """Source of candidate configs: ``propose`` returns (nested config, token) or None when exhausted.
 
-    ``tell(token, values)``: the trial's objective values, or None when it failed.
+    ``tell(token, values)``: the trial's objective values at its last epoch, or None when it failed.
+    ``tell_stopped(token)``: the scheduler stopped it early; its values are at a lower fidelity
+    than the others' and must not be learnt as final.
     ``tell_infeasible(token, excess)``: the point was never trained; ``excess > 0`` says how far
     over the budget it was (or 1.0 for a point that does not build).
     """
@@ -54,6 +56,8 @@ class Proposer(Protocol):
     def propose(self) -> tuple[dict, Any] | None: ...
 
     def tell(self, token: Any, values: Sequence[float] | None) -> None: ...
+
+    def tell_stopped(self, token: Any) -> None: ...
 
     def tell_infeasible(self, token: Any, excess: float) -> None: ...
 
@@ -85,6 +89,9 @@ class RandomProposer:
     def tell(self, token: Any, values: Sequence[float] | None) -> None:
         """Random search learns nothing from results."""
 
+    def tell_stopped(self, token: Any) -> None:
+        """Nor from stopped trials."""
+
     def tell_infeasible(self, token: Any, excess: float) -> None:
         """Nor from infeasible points."""
 
@@ -106,6 +113,9 @@ class GridProposer:
         return copy.deepcopy(self.points[self.index - 1]), self.index
 
     def tell(self, token: Any, values: Sequence[float] | None) -> None:
+        """A grid is fixed in advance."""
+
+    def tell_stopped(self, token: Any) -> None:
         """A grid is fixed in advance."""
 
     def tell_infeasible(self, token: Any, excess: float) -> None:
@@ -178,6 +188,17 @@ class OptunaProposer:
             if not isinstance(trial, int):
                 trial.set_constraint(CONSTRAINT_KEY, -1.0)  # feasible: inside the budget
             self.study.tell(trial, list(values))
+
+    def tell_stopped(self, token: Any) -> None:
+        """PRUNED: TPE ranks pruned trials below every complete one (optuna.samplers._tpe.sampler.
+        _split_trials), which is what an early stop says, without mixing a rung's accuracy into the
+        final accuracies it splits into good and bad (a trial told FAIL would teach it nothing)."""
+        import optuna
+
+        trial = self.asked.pop(token, token)
+        if not isinstance(trial, int):
+            trial.set_constraint(CONSTRAINT_KEY, -1.0)
+        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
     def tell_infeasible(self, token: Any, excess: float) -> None:
         """Complete, with the worst values and a violated constraint (``Trial.set_constraint``): TPE
@@ -260,7 +281,8 @@ class SearchStats:
     duplicates: int = 0
     trained: int = 0
     late_results: int = 0  # results of trials no longer live (re-run after a restore) that reached the cache
-    results_known: int = 0  # trained networks whose objective values the searcher holds
+    results_known: int = 0  # networks trained to their last epoch whose objective values the searcher holds
+    stopped_early: int = 0  # networks the scheduler stopped at a rung (never final results)
     stop_reason: str = ""  # why the searcher stopped proposing, if it did
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,7 +304,9 @@ class ResNetXSearcher(Searcher):
         # Latency is a timing worth its cost only when it is an objective (sweep.training.costs).
         self.measure_latency = any(o.name == "latency_ms" for o in self.objectives)
         self.stats = SearchStats()
-        self.results: dict[str, list[float] | None] = {}  # trial key -> objective values (None = failed)
+        self.results: dict[str, list[float] | None] = {}  # trial key -> final objective values (None = failed)
+        # trial key -> values when the scheduler stopped it: a lower fidelity, never a final result
+        self.stopped: dict[str, list[float] | None] = {}
         self.live: dict[str, tuple[str, Any]] = {}  # tune trial id -> (trial key, token)
         self.waiting: dict[str, list[Any]] = {}  # trial key -> tokens of duplicates of a running trial
         self.exhausted = False
@@ -293,6 +317,7 @@ class ResNetXSearcher(Searcher):
         self.started: set[str] = set()
         self.finite_points: list[tuple[str, dict]] | None = None  # see _finite_points (empty: not finite)
         self.explorations = 0  # untrained points picked by _explore
+        self.epochs: dict[str, int | None] = {}  # live tune trial id -> its train.epochs (a shorter run: stopped)
         self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
         self.stats_path = stats_path  # ``prepare`` resolved something into the config)
 
@@ -335,6 +360,11 @@ class ResNetXSearcher(Searcher):
                 self.proposer.tell(token, self.results[key])
                 in_a_row += 1
                 continue
+            if key in self.stopped:  # stopped early before: the scheduler's verdict stands
+                self.stats.duplicates += 1
+                self.proposer.tell_stopped(token)
+                in_a_row += 1
+                continue
             if key in self.waiting:
                 self.stats.duplicates += 1
                 self.waiting[key].append(token)
@@ -342,6 +372,7 @@ class ResNetXSearcher(Searcher):
                 continue
             self.waiting[key] = []
             self.live[trial_id] = (key, token)
+            self.epochs[trial_id] = trial_epochs({"experiment": config})
             self.started.add(trial_id)
             self.stats.trained += 1
             self._write_stats()
@@ -368,10 +399,9 @@ class ResNetXSearcher(Searcher):
                 self._stop(f"{EXPLORE_DRAWS} random draws found no network that is not trained or running: "
                            "the space is used up")
             return proposal
-        untrained = [point for key, point in points if key not in self.results and key not in self.waiting]
+        untrained = [point for key, point in points if not self._started(key)]
         if not untrained:
-            self._stop(f"all {len({k for k, _ in points})} networks of the space are trained or running: the space "
-                       "is used up")
+            self._stop(self._every_network_started(len(points)))
             return None
         self.explorations += 1
         pick = random.Random(derive_seed(self.seed, "explore", self.explorations)).randrange(len(untrained))
@@ -395,9 +425,20 @@ class ResNetXSearcher(Searcher):
         return self.finite_points or None
 
     def _untrained(self, config: dict) -> bool:
-        """A point worth training: within budget, valid, and neither trained nor running yet."""
+        """A point worth training: within budget, valid, and never started (trained, stopped or running)."""
         key, _ = self._key_if_valid(_apply_overrides(config, self.overrides))
-        return key is not None and key not in self.results and key not in self.waiting
+        return key is not None and not self._started(key)
+
+    def _started(self, key: str) -> bool:
+        return key in self.results or key in self.stopped or key in self.waiting
+
+    def _every_network_started(self, networks: int) -> str:
+        """The stop reason of a finite space whose every network was started: say how each ended."""
+        finished = sum(v is not None for v in self.results.values())
+        failed = sum(v is None for v in self.results.values())
+        return (f"every one of the {networks} networks of the space was started ({finished} trained to the end, "
+                f"{len(self.stopped)} stopped early, {failed} failed, {len(self.waiting)} running): the space is "
+                "used up")
 
     def _stop(self, reason: str) -> None:
         self.exhausted = True
@@ -408,6 +449,7 @@ class ResNetXSearcher(Searcher):
     def _write_stats(self) -> None:
         """The counts, for the runner to record on the parent run (atomic: it may read at any time)."""
         self.stats.results_known = sum(v is not None for v in self.results.values())
+        self.stats.stopped_early = len(self.stopped)
         if not self.stats_path:
             return
         import json
@@ -449,9 +491,15 @@ class ResNetXSearcher(Searcher):
             return
         key, token = self.live.pop(trial_id)
         values = None if error or not result else objective_values(result, self.objectives)
-        self.results[key] = values
-        for waiting_token in [token, *self.waiting.pop(key, [])]:
-            self.proposer.tell(waiting_token, values)
+        tokens = [token, *self.waiting.pop(key, [])]
+        if values is not None and not ran_to_the_end(result, self.epochs.pop(trial_id, None)):
+            self.stopped[key] = values  # the scheduler stopped it at a rung
+            for waiting_token in tokens:
+                self.proposer.tell_stopped(waiting_token)
+        else:
+            self.results[key] = values
+            for waiting_token in tokens:
+                self.proposer.tell(waiting_token, values)
         self._write_stats()
 
     def _late_result(self, result: dict | None, error: bool) -> None:
@@ -460,9 +508,10 @@ class ResNetXSearcher(Searcher):
         FAIL: a finished study trial cannot be told again)."""
         key = (result or {}).get("config_hash")
         key = self.hash_to_key.get(key, key) if key else key
-        if error or not key or self.results.get(key) is not None:
+        if error or not key or self.results.get(key) is not None or not ran_to_the_end(result, None):
             return
         self.results[key] = objective_values(result, self.objectives)
+        self.stopped.pop(key, None)
         self.stats.late_results += 1
         self._write_stats()
 
@@ -473,6 +522,8 @@ class ResNetXSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
+        self.__dict__.setdefault("stopped", {})  # a sweep saved before stopped results were kept apart
+        self.__dict__.setdefault("epochs", {})
         self.started = set()  # a new driver session: nothing suggested in it yet
         # Trials that were running at the save are resumed by Tune under the same ids.
 
