@@ -41,12 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
-STRATEGIES = {  # name -> (--search, --scheduler): explicit, the order of the table
-    "random": ("random", "none"),
-    "tpe": ("optuna", "none"),
-    "random+asha": ("random", "asha"),
-    "tpe+asha": ("optuna", "asha"),
-    "tpe+moasha": ("optuna", "moasha"),
+STRATEGIES = {  # name -> (--search, --scheduler, --rung-metric): explicit, the order of the table
+    "random": ("random", "none", "accuracy"),
+    "tpe": ("optuna", "none", "accuracy"),
+    "random+asha": ("random", "asha", "accuracy"),
+    "tpe+asha": ("optuna", "asha", "accuracy"),
+    "tpe+moasha": ("optuna", "moasha", "accuracy"),
+    "random+asha-tse": ("random", "asha", "tse"),
+    "tpe+asha-tse": ("optuna", "asha", "tse"),
+    "tpe+moasha-tse": ("optuna", "moasha", "tse"),
 }
 TABLE_BUDGETS = (0.1, 0.25, 0.5, 0.75, 1.0)  # fractions of the record's total compute
 GRID = np.linspace(0.0, 1.0, 201)  # the curves' budget grid (fractions of total compute)
@@ -81,10 +84,11 @@ def run_one(args: tuple[str, str, int, int, float]) -> dict:
 
     record, space, objectives, reference, maximize, true_hv = loaded(record_path)
     total = record.total_compute()
-    search, scheduler = STRATEGIES[strategy]
+    search, scheduler, rung_metric = STRATEGIES[strategy]
     started = time.perf_counter()
     sim = make_simulation(record, space, objectives, search=search, scheduler=scheduler, seed=seed,
-                          num_samples=100_000, workers=workers, grace_period=grace, compute_limit=total)
+                          num_samples=100_000, workers=workers, grace_period=grace, compute_limit=total,
+                          rung_metric=rung_metric)
     elapsed = time.perf_counter() - started
     done = sim.finished()
 

@@ -40,7 +40,16 @@ COMPLETED_STATUSES = (STATUS_FINISHED, STATUS_STOPPED)
 
 # -- metrics --------------------------------------------------------------------------------
 # Per epoch (step = epoch number, starting at 1):
-EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "epoch_time_s", "images_per_s", "lr")
+EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "epoch_time_s", "images_per_s", "lr", "tse")
+# "tse": the sum of the training losses of epochs 1..e (Ru et al., arXiv 2006.04492), what
+# ``--rung-metric tse`` ranks a rung by; on both recorded benchmarks it ranks networks by their
+# final accuracy far better than early val_acc (bench/fidelity.py, docs/benchmarks.md).
+TSE_METRIC = "tse"
+
+
+def training_loss_sum(train_losses: list[float]) -> float:
+    """TSE after the epochs whose mean training losses are ``train_losses`` (one rule for every trainable)."""
+    return float(sum(train_losses))
 # Once per trial, at the end:
 FINAL_METRICS = ("best_val_acc", "params", "flops", "latency_ms", "test_acc", "train_time_s")
 EPOCHS_METRIC = "epochs"  # final metric: the epochs a trial trained (where a stopped trial stopped)

@@ -25,6 +25,8 @@ from sweep.config.overrides import apply_sets, parse_set
         (["--set", "train.lr=-1"], "train.lr: got -1"),
         (["--set", "nonsense"], "--set: got 'nonsense'"),
         (["--trial-timeout", "0"], "trial_timeout_s: got 0.0"),
+        (["--rung-metric", "loss", "--scheduler", "asha"], "rung_metric: got 'loss'"),
+        (["--rung-metric", "tse"], "rung_metric: got 'tse'; applies to --scheduler asha or moasha only"),
         (["--num-samples", "two"], "invalid int value"),
     ],
 )

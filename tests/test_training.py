@@ -87,12 +87,14 @@ def test_lr_schedule_shapes():
 
 # -- training ----------------------------------------------------------------------------
 def test_same_config_and_seed_give_the_same_metrics(data, tmp_path):
-    seen = []
+    seen, losses = [], []
 
     def on_epoch(metrics, checkpoint_dir):
         last = metrics["epoch"] == 2  # the last epoch also carries test_acc (evaluate_test is on)
         assert tuple(metrics) == (*EPOCH_KEYS, *(("test_acc",) if last else ()))
         assert set(EPOCH_KEYS) - {"epoch"} == set(EPOCH_METRICS)
+        losses.append(metrics["train_loss"])
+        assert metrics["tse"] == pytest.approx(sum(losses))  # the sum of the training losses so far
         assert (checkpoint_dir / CHECKPOINT_FILE).is_file()  # written before the callback
         seen.append(metrics["epoch"])
 

@@ -12,6 +12,9 @@ from resnetx.errors import ConfigError
 SEARCHES = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "moasha", "none")
 GRID_ORDERS = ("declared", "shuffled")
+# What an early-stopping rung ranks by in place of the accuracy objective: "accuracy" (that
+# objective at the rung's epoch) or "tse" (the sum of the training losses so far, minimised).
+RUNG_METRICS = ("accuracy", "tse")
 
 
 class SweepSettings(StrictConfig):
@@ -25,6 +28,8 @@ class SweepSettings(StrictConfig):
     objectives: str | None = None  # default: the space's objectives, else val_acc:max,params:min
     scheduler: Literal["asha", "moasha", "none"] = "none"
     grace_period: StrictInt = 1  # asha/moasha: epochs before the first rung
+    # asha/moasha: what a rung ranks by in place of the accuracy objective (sweep.tune.schedulers.RUNG_METRICS)
+    rung_metric: Literal["accuracy", "tse"] = "accuracy"
     reduction_factor: float = 2.0  # asha/moasha: keep 1/reduction_factor of each rung (moasha: and its front)
     num_samples: StrictInt = 12
     max_concurrent: StrictInt | None = None  # default: what the cluster's CPUs/GPUs allow
@@ -70,6 +75,8 @@ class SweepSettings(StrictConfig):
             raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")
         if self.max_failures < 0:
             raise ConfigError("max_failures", self.max_failures, "must be >= 0")
+        if self.rung_metric != "accuracy" and self.scheduler == "none":
+            raise ConfigError("rung_metric", self.rung_metric, "applies to --scheduler asha or moasha only")
         if self.grid_order != "declared" and self.search != "grid":
             raise ConfigError("grid_order", self.grid_order, "applies to --search grid only")
         if self.trainable == "replay" and not self.record:

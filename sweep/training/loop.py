@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reports import schema
 from resnetx import build_model, load_torchvision_weights
 from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig, TrainConfig
@@ -50,7 +51,7 @@ from sweep.data.stream import PATH_STREAM, DataPlan, StreamedBundle, choose_path
 from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
 from sweep.training.costs import measure_costs, numeric
 
-EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "epoch_time_s", "images_per_s", "lr")
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "epoch_time_s", "images_per_s", "lr", schema.TSE_METRIC)
 STATUS_FINISHED, STATUS_DIVERGED = "finished", "diverged"
 EpochCallback = Callable[[dict[str, float], Path | None], None]
 
@@ -438,7 +439,8 @@ def train(
         val_loss, val_acc = (math.nan, 0.0) if diverged else loop.evaluate_val()
         metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc,
                    "epoch_time_s": time.perf_counter() - started,
-                   "images_per_s": seen / train_time if train_time > 0 else 0.0, "lr": lr}
+                   "images_per_s": seen / train_time if train_time > 0 else 0.0, "lr": lr,
+                   schema.TSE_METRIC: schema.training_loss_sum([*(h["train_loss"] for h in history), train_loss])}
         history.append(metrics)
         written = None
         if not diverged and folder is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):

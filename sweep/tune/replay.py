@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports import schema
 from reports.schema import STATUS_FINISHED, STATUS_RUNNING
 from resnetx.errors import ConfigError
 from sweep.tracking.record import Record, read_record
@@ -62,12 +63,14 @@ def replay_reports(record: Record, key: str, seed: int | None, epochs: int) -> l
     curve = record.curve(key, seed)
     if epochs > int(curve["epoch"].max()):
         raise ConfigError("train.epochs", epochs, f"the record holds {int(curve['epoch'].max())} epochs of {key}")
-    reports, elapsed, best = [], 0.0, float("-inf")
+    reports, elapsed, best, losses = [], 0.0, float("-inf"), list[float]()
     for row in curve[curve["epoch"] <= epochs].to_dict("records"):
         elapsed += float(row["epoch_time_s"])
+        losses.append(float(row["train_loss"]))
         best = max(best, float(row["val_acc"]))
         reports.append({"epoch": int(row["epoch"]), "val_acc": float(row["val_acc"]),
                         "val_loss": float(row["val_loss"]), "train_loss": float(row["train_loss"]),
+                        schema.TSE_METRIC: schema.training_loss_sum(losses),
                         "epoch_time_s": float(row["epoch_time_s"]), "params": float(row["params"]),
                         "flops": float(row["flops"]), "latency_ms": float(row["latency_ms"]),
                         "best_val_acc": best, "train_time_s": elapsed, SIMULATED_KEY: 1.0,

@@ -414,7 +414,7 @@ def _scheduler(settings: SweepSettings, objectives: list, tune_path: str) -> Any
 
     state = None if "://" in tune_path else f"{own_folder(tune_path)}/moasha-rungs.json"  # no file on object stores
     return make_scheduler(settings.scheduler, objectives, settings.trial_timeout_s, settings.grace_period,
-                          settings.reduction_factor, state_path=state)
+                          settings.reduction_factor, state_path=state, rung_metric=settings.rung_metric)
 
 
 def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:

@@ -18,6 +18,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from reports import schema
 from reports.pareto import Objective
+from sweep.config.settings import RUNG_METRICS
 
 
 class TrialTimeLimitMixin:
@@ -56,21 +57,40 @@ class LimitedASHAScheduler(TrialTimeLimitMixin, ASHAScheduler):
     """ASHA early stopping, with a per-trial time limit."""
 
 
+def accuracy_objective(objectives: Sequence[Objective]) -> Objective:
+    """The objective early stopping is about: the first maximised per-epoch metric."""
+    return next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
+
+
+def rung_objectives(objectives: Sequence[Objective], rung_metric: str) -> list[Objective]:
+    """The sweep's objectives as a rung compares them: with ``tse`` the accuracy objective is
+    replaced by the training-loss sum (minimised); the others (params, FLOPs) stay. (pure)"""
+    if rung_metric not in RUNG_METRICS:
+        raise ValueError(f"rung_metric: got {rung_metric!r}; must be one of {', '.join(RUNG_METRICS)}")
+    if rung_metric == "accuracy":
+        return list(objectives)
+    accuracy = accuracy_objective(objectives)
+    return [Objective(schema.TSE_METRIC, False) if o == accuracy else o for o in objectives]
+
+
 def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | None, grace_period: int = 1,
-                   reduction_factor: float = 2.0, state_path: str | None = None) -> FIFOScheduler:
+                   reduction_factor: float = 2.0, state_path: str | None = None,
+                   rung_metric: str = "accuracy") -> FIFOScheduler:
     """Explicit registry: ``none`` (every trial to the end), ``asha`` (stop on the accuracy objective,
-    the first maximised epoch metric) or ``moasha`` (stop by non-dominated rank over all objectives)."""
+    the first maximised epoch metric, or on ``rung_metric``) or ``moasha`` (stop by non-dominated
+    rank over all objectives, the accuracy one replaced by ``rung_metric``)."""
     scheduler: FIFOScheduler
+    ranked = rung_objectives(objectives, rung_metric)
     if kind == "asha":
-        accuracy = next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
+        metric = ranked[list(objectives).index(accuracy_objective(objectives))]
         # time_attr "epoch": a trial reports its last epoch twice when it evaluates the test split
-        scheduler = LimitedASHAScheduler(metric=accuracy.name, mode="max" if accuracy.maximize else "min",
+        scheduler = LimitedASHAScheduler(metric=metric.name, mode="max" if metric.maximize else "min",
                                          time_attr="epoch", grace_period=grace_period,
                                          reduction_factor=reduction_factor, max_t=10**6)
     elif kind == "moasha":
         from sweep.tune.moasha import MOASHAScheduler
 
-        scheduler = MOASHAScheduler(objectives, grace_period, reduction_factor, state_path)
+        scheduler = MOASHAScheduler(ranked, grace_period, reduction_factor, state_path)
     elif kind == "none":
         scheduler = LimitedFIFOScheduler()
     else:

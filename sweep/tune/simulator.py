@@ -157,13 +157,13 @@ def simulate_sweep(record: Record, searcher: Any, scheduler: TrialScheduler, *, 
 def make_simulation(record: Record, space: Any, objectives: Sequence[Objective], *, search: str, scheduler: str,
                     seed: int, num_samples: int, workers: int = 2, grace_period: int = 1,
                     reduction_factor: float = 2.0, compute_limit: float | None = None,
-                    primary_replicate: bool = True) -> Simulation:
+                    primary_replicate: bool = True, rung_metric: str = "accuracy") -> Simulation:
     """One simulated sweep, its searcher and scheduler built exactly as ``resnetx sweep`` builds them."""
     from sweep.tune.schedulers import make_scheduler
     from sweep.tune.searcher import ResNetXSearcher, make_proposer
 
     proposer = make_proposer(search, space, objectives, seed, num_samples)
     searcher = ResNetXSearcher(space, proposer, objectives, seed)
-    sched = make_scheduler(scheduler, objectives, None, grace_period, reduction_factor)
+    sched = make_scheduler(scheduler, objectives, None, grace_period, reduction_factor, rung_metric=rung_metric)
     return simulate_sweep(record, searcher, sched, num_samples=num_samples, workers=workers,
                           compute_limit=compute_limit, primary_replicate=primary_replicate)
