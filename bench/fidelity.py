@@ -14,8 +14,11 @@ val_acc of the primary replicate:
     params      minus the parameter count, the cheapest zero-cost proxy (no training at all)
     flops       minus the FLOPs
 
-as Spearman and Kendall rank correlations and as the share of the final top 10% that the signal
-puts in its top half (what a rung at eta = 2 keeps). The ceiling any signal can reach is the
+as Spearman and Kendall rank correlations, as the share of the final top 10% that the signal
+puts in its top half (what a rung at eta = 2 keeps), and as the mean Spearman correlation within
+four equal-count params bins (params is itself an objective, so what matters is how a signal ranks
+networks of about the same size; a size proxy keeps only what size still explains inside a bin).
+The ceiling any signal can reach is the
 seed-to-seed agreement: the Spearman correlation between the final val_acc of the same networks
 trained with two seeds (the record's replicates). Pure computation; rendering is the table printed.
 
@@ -39,6 +42,8 @@ from sweep.tracking.record import Record, read_record
 
 RECORDS = sorted((Path(__file__).resolve().parent / "records").glob("*.csv"))
 TOP_SHARE = 0.10
+PARAMS_BINS = 4  # equal-count params groups: params is itself an objective, so a signal must also
+# rank networks of about the same size
 
 
 def _last_two(curve: pd.DataFrame) -> pd.Series:
@@ -81,8 +86,17 @@ def top_kept(signal: np.ndarray, final: np.ndarray, share: float = TOP_SHARE) ->
     return sum(int(i) in kept for i in best) / len(best)
 
 
+def within_bins(at: pd.DataFrame, name: str, bins: int = PARAMS_BINS) -> float:
+    """Mean Spearman correlation of ``name`` with the final val_acc inside equal-count params bins."""
+    groups = pd.qcut(-at["params"], bins, labels=False, duplicates="drop")
+    values = [stats.spearmanr(part[name], part["final"]).statistic for _, part in at.groupby(groups)]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def fidelity(table: pd.DataFrame) -> list[dict[str, float | int | str]]:
-    """Per epoch and signal: Spearman, Kendall and top-10%-kept against the final val_acc."""
+    """Per epoch and signal: Spearman, Kendall, top-10%-kept and Spearman within params bins,
+    against the final val_acc."""
     rows: list[dict[str, float | int | str]] = []
     for epoch, at in table.groupby("epoch", sort=True):
         final = at["final"].to_numpy()
@@ -91,7 +105,8 @@ def fidelity(table: pd.DataFrame) -> list[dict[str, float | int | str]]:
             rows.append({"epoch": int(epoch), "signal": name,
                          "spearman": float(stats.spearmanr(signal, final).statistic),
                          "kendall": float(stats.kendalltau(signal, final).statistic),
-                         "top10_in_top_half": top_kept(signal, final)})
+                         "top10_in_top_half": top_kept(signal, final),
+                         "spearman_within_params_bins": within_bins(at, name)})
     return rows
 
 
@@ -119,7 +134,7 @@ def seed_noise(record: Record) -> dict[str, float]:
 def render(name: str, rows: list[dict[str, float | int | str]], noise: dict[str, float]) -> str:
     frame = pd.DataFrame(rows)
     lines = [f"## {name}", "", "seed noise: " + ", ".join(f"{k} {v:.4g}" for k, v in noise.items()), ""]
-    for metric in ("spearman", "top10_in_top_half"):
+    for metric in ("spearman", "kendall", "top10_in_top_half", "spearman_within_params_bins"):
         wide = frame.pivot(index="epoch", columns="signal", values=metric)[list(SIGNALS)]
         lines += [f"{metric} with the final val_acc, by epoch:", wide.to_string(float_format="%.3f"), ""]
     return "\n".join(lines)

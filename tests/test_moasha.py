@@ -154,7 +154,7 @@ def test_every_decision_of_a_simulated_sweep_is_the_rungs_top_k(objectives):
     maximize = [o.maximize for o in objs]
     log_scale = [o.name in LOG_SCALE_OBJECTIVES for o in objs]
     searcher = ResNetXSearcher(space, make_proposer("random", space, objs, 3, 80), objs, 3)
-    scheduler = make_scheduler("moasha", objs, None, grace_period=1, reduction_factor=2)
+    scheduler = make_scheduler("moasha", objs, None, grace_period=1, reduction_factor=2, rung_metric="accuracy")
     simulation = simulate_sweep(record, searcher, scheduler, num_samples=80, workers=2)
     rungs: dict[int, list[list[float]]] = {}
     for decision in scheduler.decisions:

@@ -55,8 +55,17 @@ def test_rung_objectives_swap_only_the_accuracy_objective():
 def test_asha_ranks_by_tse_minimised():
     scheduler = make_scheduler("asha", OBJECTIVES, None, rung_metric="tse")
     assert (scheduler._metric, scheduler._mode) == ("tse", "min")
-    plain = make_scheduler("asha", OBJECTIVES, None)
+    plain = make_scheduler("asha", OBJECTIVES, None, rung_metric="accuracy")
     assert (plain._metric, plain._mode) == ("val_acc", "max")
+
+
+def test_auto_is_accuracy_for_asha_and_tse_for_moasha():
+    """The measured defaults (docs/benchmarks.md, "Rung metric"): what a user gets without the option."""
+    asha = make_scheduler("asha", OBJECTIVES, None)
+    assert (asha._metric, asha._mode) == ("val_acc", "max")
+    moasha = make_scheduler("moasha", OBJECTIVES, None)
+    assert [(o.name, o.maximize) for o in moasha.objectives] == [("tse", False), ("params", False)]
+    assert SweepSettings().rung_metric == "auto"
 
 
 def test_replay_reports_the_running_sum_of_training_losses():

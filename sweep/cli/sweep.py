@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s)")
     add("--rung-metric", "rung_metric", help="asha/moasha: what a rung ranks by: accuracy (the accuracy "
         "objective at the rung) | tse (the sum of the training losses so far, lower is better; ranks "
-        "networks by their final accuracy far better at early rungs, docs/benchmarks.md) "
-        "(default: %(default)s)")
+        "networks by their final accuracy far better at early rungs) | auto (tse for moasha, accuracy "
+        "for asha: what docs/benchmarks.md measured) (default: %(default)s)")
     add("--reduction-factor", "reduction_factor", type=float, help="asha/moasha: keep 1/F of each rung "
         "(default: %(default)s)")
     add("--num-samples", "num_samples", type=int, help="number of trials (default: %(default)s)")

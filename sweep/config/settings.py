@@ -13,8 +13,13 @@ SEARCHES = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "moasha", "none")
 GRID_ORDERS = ("declared", "shuffled")
 # What an early-stopping rung ranks by in place of the accuracy objective: "accuracy" (that
-# objective at the rung's epoch) or "tse" (the sum of the training losses so far, minimised).
-RUNG_METRICS = ("accuracy", "tse")
+# objective at the rung's epoch) or "tse" (the sum of the training losses so far, minimised);
+# "auto" takes the scheduler's measured default below.
+RUNG_METRICS = ("auto", "accuracy", "tse")
+# Chosen from bench/results/rung-metric (docs/benchmarks.md, "Rung metric"): with MO-ASHA, TSE
+# reached 95% of the true front with less compute on both records; with ASHA it was better on one
+# record and worse on the other, so ASHA keeps the accuracy it has always ranked by.
+DEFAULT_RUNG_METRIC = {"asha": "accuracy", "moasha": "tse"}
 
 
 class SweepSettings(StrictConfig):
@@ -29,7 +34,7 @@ class SweepSettings(StrictConfig):
     scheduler: Literal["asha", "moasha", "none"] = "none"
     grace_period: StrictInt = 1  # asha/moasha: epochs before the first rung
     # asha/moasha: what a rung ranks by in place of the accuracy objective (sweep.tune.schedulers.RUNG_METRICS)
-    rung_metric: Literal["accuracy", "tse"] = "accuracy"
+    rung_metric: Literal["auto", "accuracy", "tse"] = "auto"
     reduction_factor: float = 2.0  # asha/moasha: keep 1/reduction_factor of each rung (moasha: and its front)
     num_samples: StrictInt = 12
     max_concurrent: StrictInt | None = None  # default: what the cluster's CPUs/GPUs allow
@@ -75,7 +80,7 @@ class SweepSettings(StrictConfig):
             raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")
         if self.max_failures < 0:
             raise ConfigError("max_failures", self.max_failures, "must be >= 0")
-        if self.rung_metric != "accuracy" and self.scheduler == "none":
+        if self.rung_metric != "auto" and self.scheduler == "none":
             raise ConfigError("rung_metric", self.rung_metric, "applies to --scheduler asha or moasha only")
         if self.grid_order != "declared" and self.search != "grid":
             raise ConfigError("grid_order", self.grid_order, "applies to --search grid only")

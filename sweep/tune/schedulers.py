@@ -18,7 +18,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from reports import schema
 from reports.pareto import Objective
-from sweep.config.settings import RUNG_METRICS
+from sweep.config.settings import DEFAULT_RUNG_METRIC, RUNG_METRICS
 
 
 class TrialTimeLimitMixin:
@@ -62,11 +62,18 @@ def accuracy_objective(objectives: Sequence[Objective]) -> Objective:
     return next((o for o in objectives if o.maximize and o.name in schema.EPOCH_METRICS), objectives[0])
 
 
+def resolved_rung_metric(scheduler: str, rung_metric: str) -> str:
+    """``auto`` is the scheduler's measured default (settings.DEFAULT_RUNG_METRIC). (pure)"""
+    if rung_metric not in RUNG_METRICS:
+        raise ValueError(f"rung_metric: got {rung_metric!r}; must be one of {', '.join(RUNG_METRICS)}")
+    return DEFAULT_RUNG_METRIC.get(scheduler, "accuracy") if rung_metric == "auto" else rung_metric
+
+
 def rung_objectives(objectives: Sequence[Objective], rung_metric: str) -> list[Objective]:
     """The sweep's objectives as a rung compares them: with ``tse`` the accuracy objective is
     replaced by the training-loss sum (minimised); the others (params, FLOPs) stay. (pure)"""
-    if rung_metric not in RUNG_METRICS:
-        raise ValueError(f"rung_metric: got {rung_metric!r}; must be one of {', '.join(RUNG_METRICS)}")
+    if rung_metric not in RUNG_METRICS or rung_metric == "auto":
+        raise ValueError(f"rung_metric: got {rung_metric!r}; must be accuracy or tse (resolve auto first)")
     if rung_metric == "accuracy":
         return list(objectives)
     accuracy = accuracy_objective(objectives)
@@ -75,12 +82,13 @@ def rung_objectives(objectives: Sequence[Objective], rung_metric: str) -> list[O
 
 def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | None, grace_period: int = 1,
                    reduction_factor: float = 2.0, state_path: str | None = None,
-                   rung_metric: str = "accuracy") -> FIFOScheduler:
+                   rung_metric: str = "auto") -> FIFOScheduler:
     """Explicit registry: ``none`` (every trial to the end), ``asha`` (stop on the accuracy objective,
     the first maximised epoch metric, or on ``rung_metric``) or ``moasha`` (stop by non-dominated
-    rank over all objectives, the accuracy one replaced by ``rung_metric``)."""
+    rank over all objectives, the accuracy one replaced by ``rung_metric``). ``auto``: TSE for
+    moasha, accuracy for asha (DEFAULT_RUNG_METRIC, measured)."""
     scheduler: FIFOScheduler
-    ranked = rung_objectives(objectives, rung_metric)
+    ranked = rung_objectives(objectives, resolved_rung_metric(kind, rung_metric))
     if kind == "asha":
         metric = ranked[list(objectives).index(accuracy_objective(objectives))]
         # time_attr "epoch": a trial reports its last epoch twice when it evaluates the test split

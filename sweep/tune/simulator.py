@@ -157,7 +157,7 @@ def simulate_sweep(record: Record, searcher: Any, scheduler: TrialScheduler, *, 
 def make_simulation(record: Record, space: Any, objectives: Sequence[Objective], *, search: str, scheduler: str,
                     seed: int, num_samples: int, workers: int = 2, grace_period: int = 1,
                     reduction_factor: float = 2.0, compute_limit: float | None = None,
-                    primary_replicate: bool = True, rung_metric: str = "accuracy") -> Simulation:
+                    primary_replicate: bool = True, rung_metric: str = "auto") -> Simulation:
     """One simulated sweep, its searcher and scheduler built exactly as ``resnetx sweep`` builds them."""
     from sweep.tune.schedulers import make_scheduler
     from sweep.tune.searcher import ResNetXSearcher, make_proposer

@@ -175,6 +175,7 @@ def synthetic_trial(config: dict, options: StandinOptions | None = None) -> None
             metrics = {"epoch": epoch, "val_acc": acc, "val_loss": -math.log(max(acc, 1e-6)),
                        "train_loss": -math.log(max(acc, 1e-6)) * 0.9, "epoch_time_s": elapsed,
                        "images_per_s": 1000.0 / elapsed, "lr": lr_at(cfg.train, epoch)}
+            metrics["tse"] = sum(h["train_loss"] for h in history) + metrics["train_loss"]
             history.append(metrics)
             padding = torch.zeros((options.checkpoint_kb + extra_kb) * 256, dtype=torch.float32)
             save_checkpoint(work, {"epoch": epoch, "history": history, "config_hash": config_hash,
