@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from reports import schema
+from reports import confirm, schema
 from reports.analysis import RANK, accuracy_objective, check_objectives, rank_trials
 from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
@@ -264,6 +264,7 @@ def read_trained_weights(checkpoint: Path, model_config: Mapping[str, Any], conf
     if not isinstance(model_state, dict) or not all(isinstance(v, torch.Tensor) for v in model_state.values()):
         raise WeightsUnavailable(f"{checkpoint} holds no model state dict")
     written_for = state.get("config_hash")
+    config_hash = config_hash.split(schema.SEED_KEY_SEPARATOR)[0] if config_hash else config_hash  # a replicate
     if config_hash and written_for and written_for != config_hash:
         raise WeightsUnavailable(f"{checkpoint} was written for config {written_for}, the trial is {config_hash}")
     expected = build_model(dict(model_config), device="meta").state_dict()
@@ -354,7 +355,13 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
     chosen_objectives = parse_objectives(objectives) if isinstance(objectives, str) else list(objectives)
     trials = check_objectives(sweep.trials, chosen_objectives, sweep.metric_columns)
     ranked, _ = rank_trials(trials, chosen_objectives)
-    chosen = select(ranked, selection, chosen_objectives)
+    confirmed = None
+    parent_tags = sweep.parent.tags if sweep.parent is not None else None
+    if selection.front and confirm.is_confirm_stage(parent_tags):  # the confirmed front, one best seed each
+        confirmed = confirm.summarise(ranked, chosen_objectives)
+        chosen = confirm.best_seed_rows(ranked, confirmed)
+    else:
+        chosen = select(ranked, selection, chosen_objectives)
     if chosen.empty:
         raise ConfigError("selection", selection.describe(), "matches no finished trial")
     out = Path(out_dir)
@@ -373,6 +380,10 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
     results = []
     for index, (row, config) in enumerate(configs, start=1):
         prov = provenance(row, sweep, selection, chosen_objectives)
+        if confirmed is not None:
+            prov["confirmed"] = confirm.provenance_of(confirmed, row[schema.TAG_MODEL_HASH],
+                                                      (parent_tags or {}).get(schema.TAG_CONFIRM_OF))
+            prov["selection"] = "confirmed pareto front (best seed of each network)"
         path = out / file_name(index, row)
         weights_path, note = None, None
         if with_weights:

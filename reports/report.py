@@ -227,8 +227,12 @@ def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | 
     settings, provenance = settings_of(sweep, chosen), provenance_of(sweep)
     from reports.render import render_html, render_markdown
 
-    files["report_md"] = write_text_atomic(out / "report.md",
-                                           render_markdown(analysis, title, settings, provenance, files))
+    markdown = render_markdown(analysis, title, settings, provenance, files)
+    confirmed = confirmed_section(sweep, chosen)
+    if confirmed is not None:
+        files["confirmed_csv"] = write_text_atomic(out / "confirmed.csv", confirmed[1])
+        markdown = markdown.rstrip() + "\n\n" + confirmed[0]
+    files["report_md"] = write_text_atomic(out / "report.md", markdown)
     links = [p.name for k, p in files.items() if not k.endswith("_png")] + ["report.md"]
     files["index_html"] = write_text_atomic(out / "index.html",
                                             render_html(analysis, title, settings, provenance, files, links))
@@ -240,6 +244,34 @@ def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | 
         logged_to = log_report(sweep, out, "" if epoch is None else f"at-epoch-{epoch}")
     return ReportResult(out_dir=out, files=files, sweep=sweep, analysis=analysis, tagged_runs=tagged,
                         logged_to=logged_to)
+
+
+def confirmed_section(sweep: SweepRuns, objectives: Sequence[Objective]) -> tuple[str, str] | None:
+    """(markdown, csv) of a confirm stage's confirmed front beside its search sweep's front; None
+    for a search sweep."""
+    from reports import confirm
+
+    if sweep.parent is None or sweep.parent.tags.get(schema.TAG_STAGE) != schema.STAGE_CONFIRM:
+        return None
+    confirmed = confirm.summarise(sweep.trials, objectives)
+    search_front = None
+    search_id = sweep.parent.tags.get(schema.TAG_CONFIRM_OF)
+    if search_id:
+        from reports.frames import pareto_front
+
+        search = load_sweep(sweep.tracking_uri, sweep.experiment, search_id)
+        search_front = pareto_front(search.trials, list(objectives))
+    table = confirmed.table.drop(columns=["run_ids"], errors="ignore")
+    return confirm.render_markdown(confirmed, search_front, _final_recipe(sweep)), table.to_csv(index=False)
+
+
+def _final_recipe(sweep: SweepRuns) -> dict[str, Any]:
+    """The data/train settings every confirm run shared (the final recipe as it was applied)."""
+    frame = sweep.trials
+    columns = [c for c in frame.columns if str(c).startswith(("data.", "train.")) and c != "train.seed"]
+    return {c: frame[c].iloc[0] for c in columns if len(frame) and frame[c].nunique(dropna=False) == 1
+            and c in ("data.image_size", "data.subset", "train.epochs", "train.evaluate_test", "train.lr",
+                      "train.label_smoothing", "data.augment")}
 
 
 def _write_plots(analysis: Analysis, out: Path, title: str) -> dict[str, Path]:

@@ -33,7 +33,7 @@ _RUN_STATUS = {"FINISHED": schema.STATUS_FINISHED, "FAILED": schema.STATUS_FAILE
                "SCHEDULED": schema.STATUS_RUNNING}
 # Tag columns copied into the trials frame, in this order
 TAG_COLUMNS = (schema.TAG_TRIAL_ID, schema.TAG_STATUS, schema.TAG_CONFIG_HASH, schema.TAG_MODEL_HASH,
-               schema.TAG_DATASET, schema.TAG_SPACE, schema.TAG_SEARCH)
+               schema.TAG_DATASET, schema.TAG_SPACE, schema.TAG_SEARCH, schema.TAG_STAGE)
 BASE_COLUMNS = ("run_id", "run_name", *TAG_COLUMNS, "run_status", "start_time", "end_time", "duration_s")
 
 
@@ -180,6 +180,7 @@ def trial_row(run: Any) -> tuple[dict[str, Any], list[str], list[str]]:
     for tag in TAG_COLUMNS:
         row[tag] = tags.get(tag)
     row[schema.TAG_STATUS] = tags.get(schema.TAG_STATUS) or _RUN_STATUS.get(run.info.status, schema.STATUS_FAILED)
+    row[schema.TAG_STAGE] = tags.get(schema.TAG_STAGE) or schema.STAGE_SEARCH
     row["run_status"] = run.info.status
     row["start_time"], row["end_time"] = start, end
     row["duration_s"] = (end - start).total_seconds() if start is not None and end is not None else math.nan

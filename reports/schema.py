@@ -11,6 +11,8 @@ TAG_ROLE = "role"  # "sweep" on the parent run, "trial" on child runs, "train" f
 ROLE_SWEEP, ROLE_TRIAL, ROLE_TRAIN = "sweep", "trial", "train"
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 TAG_CONFIG_HASH = "config_hash"  # canonical hash of the trial config (model canonical + data + train, no seed)
+# ... followed, where seeds are an axis (replicates, the confirm stage), by this and the seed
+SEED_KEY_SEPARATOR = "-seed"
 TAG_MODEL_HASH = "model_hash"  # ResNetXConfig.canonical_hash(): same network <=> same hash
 TAG_TRIAL_ID = "trial_id"  # Ray Tune trial id
 TAG_STATUS = "status"  # one of STATUSES
@@ -24,6 +26,11 @@ TAG_ON_FRONT = "on_front"  # "true" / "false"
 # JSON {"objectives": "val_acc:max,params:min", "values": [...], "source": "..."} on the parent run:
 # the space's fixed hypervolume reference point (search_spaces.SearchSpace.reference_point)
 TAG_HV_REFERENCE = "hv_reference"
+# The confirm stage (resnetx confirm): its parent and trial runs carry stage=confirm, its parent
+# names the search sweep it confirms; search-stage runs have no stage tag.
+TAG_STAGE = "stage"
+STAGE_SEARCH, STAGE_CONFIRM = "search", "confirm"
+TAG_CONFIRM_OF = "confirm_of"
 
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"

@@ -75,6 +75,59 @@ class Pretrain(StrictConfig):
         return self
 
 
+class FinalRecipe(StrictConfig):
+    """The full-fidelity recipe of the confirm stage: constant overrides of ``data`` and ``train``
+    (e.g. ``data.subset: null``, ``data.image_size: 28``, ``train.epochs: 30``,
+    ``train.evaluate_test: true``) applied to every candidate the stage retrains."""
+
+    error_prefix: ClassVar[str] = "final"
+
+    data: dict[str, Any] = PydanticField(default_factory=dict)
+    train: dict[str, Any] = PydanticField(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _constants(self) -> FinalRecipe:
+        for section in ("data", "train"):
+            for key, value in getattr(self, section).items():
+                if key not in SECTIONS[section]:
+                    raise ConfigError(f"{section}.{key}", value, f"unknown key; known: {', '.join(SECTIONS[section])}")
+                if isinstance(value, dict):
+                    raise ConfigError(f"{section}.{key}", value, "must be a constant (the final recipe is not "
+                                                                 "searched)")
+        if "seed" in self.train:
+            raise ConfigError("train.seed", self.train["seed"], "is set by the confirm stage (confirm.seeds)")
+        return self
+
+
+CANDIDATE_RULES = ("front", "top-K", "within-noise")  # what confirm.candidates may say
+_TOP = re.compile(r"^top-(\d+)$")
+
+
+def check_candidate_rule(rule: str, field: str = "confirm.candidates") -> str:
+    """``front``, ``top-K`` (K >= 1) or ``within-noise``; a one-line error otherwise."""
+    match = _TOP.match(rule)
+    if rule in ("front", "within-noise") or (match and int(match.group(1)) >= 1):
+        return rule
+    raise ConfigError(field, rule, "must be front, top-K (e.g. top-5) or within-noise")
+
+
+class Confirm(StrictConfig):
+    """How the confirm stage picks and retrains candidates (``resnetx confirm``)."""
+
+    error_prefix: ClassVar[str] = "confirm"
+
+    seeds: StrictInt = PydanticField(default=3, ge=1)
+    candidates: StrictStr = "front"  # one of CANDIDATE_RULES
+    # within-noise: the seed noise of the accuracy objective (e.g. the sd of a seed-to-seed
+    # difference measured on a record); a network within it of the front is a candidate too
+    noise: float | None = PydanticField(default=None, ge=0)
+
+    @field_validator("candidates")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        return check_candidate_rule(value, "candidates")
+
+
 class SpaceFile(StrictConfig):
     """What a space file may contain (sections are parsed into fields by :func:`compile_fields`)."""
 
@@ -85,6 +138,8 @@ class SpaceFile(StrictConfig):
     budget: Budget = PydanticField(default_factory=Budget)
     replicates: StrictInt | None = PydanticField(default=None, ge=1)
     pretrain: Pretrain | None = None
+    final: FinalRecipe | None = None  # the confirm stage's full-fidelity recipe
+    confirm: Confirm = PydanticField(default_factory=Confirm)
     # Hypervolume reference point per objective (metric -> value); budgets and chance level fill
     # in what is not given (SearchSpace.reference_point).
     reference: dict[StrictStr, float] = PydanticField(default_factory=dict)

@@ -40,6 +40,9 @@ class SearchSpace:
         self.objectives: list[str] = list(spec.objectives)
         # The first stage the sweep runs itself (trials with train.weights: pretrained load its network).
         self.pretrain: dict[str, dict[str, Any]] | None = spec.pretrain.to_dict() if spec.pretrain else None
+        # The confirm stage (resnetx confirm): its full-fidelity recipe ({"data": ..., "train": ...}) and rule.
+        self.final: dict[str, dict[str, Any]] = spec.final.to_dict() if spec.final else {}
+        self.confirm = spec.confirm
         self.fields: list[Param] = compile_fields(spec)
         check_static(self.fields)
         self.input_size: tuple[int, int, int] = spec.input_size or self._default_input_size()

@@ -17,9 +17,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sweep.api import SweepResult, TrainRun, experiment_config, run_sweep, sweep_settings, train
+    from sweep.api import SweepResult, TrainRun, confirm, experiment_config, run_sweep, sweep_settings, train
 
-__all__ = ["SweepResult", "TrainRun", "experiment_config", "run_sweep", "sweep_settings", "train"]
+__all__ = ["SweepResult", "TrainRun", "confirm", "experiment_config", "run_sweep", "sweep_settings", "train"]
 _HOME = "sweep.api"  # where every public name lives
 
 

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     Overrides = Mapping[str, Any] | Sequence[str] | None  # {"train.epochs": 2} or ["train.epochs=2"]
     ConfigSpec = str | Path | Mapping[str, Any] | ExperimentConfig  # YAML path, built-in name, mapping, config
 
-__all__ = ["SweepResult", "TrainRun", "experiment_config", "override_sets", "run_settings", "run_sweep",
-           "sweep_settings", "train"]
+__all__ = ["SweepResult", "TrainRun", "confirm", "confirm_settings", "experiment_config", "override_sets",
+           "run_settings", "run_sweep", "sweep_settings", "train"]
 
 
 # -- overrides --------------------------------------------------------------------------
@@ -192,6 +192,37 @@ def run_sweep(space: str | None = None, *, overrides: Overrides = None, console:
 
 
 # -- one training run -------------------------------------------------------------------
+def confirm_settings(sweep: str | None = None, *, overrides: Overrides = None, seeds: int | None = None,
+                     candidates: str | None = None, noise: float | None = None, **options: Any) -> SweepSettings:
+    """Validated settings of the confirm stage of a search sweep (its parent run id; default the
+    experiment's latest search sweep): its space, objectives and trainable, the space's ``confirm:``
+    rule unless ``seeds``/``candidates``/``noise`` say otherwise, and ``options`` for the rest
+    (``runs_dir``, ``experiment``, ``max_concurrent``, ``gpus_per_trial``, ``name``, ...)."""
+    from sweep.config.paths import resolve_tracking_uri, runs_dir
+    from sweep.tune.confirm import search_sweep
+
+    uri = resolve_tracking_uri(options.get("tracking_uri"), runs_dir(options.get("runs_dir")))
+    run_id, inherited = search_sweep(uri, options.get("experiment", "resnetx"), sweep)
+    return sweep_settings(overrides, **{**inherited, **options, "confirm_of": run_id, "confirm_seeds": seeds,
+                                        "confirm_candidates": candidates, "confirm_noise": noise})
+
+
+def confirm(sweep: str | None = None, *, overrides: Overrides = None, seeds: int | None = None,
+            candidates: str | None = None, noise: float | None = None, console: Console | None = None,
+            summary: bool = True, **options: Any) -> SweepResult:
+    """Retrain a search sweep's candidates at full fidelity with several seeds (``resnetx confirm``).
+
+    The candidates are the search sweep's front (or ``top-K``, or ``within-noise``: every network
+    within ``noise`` of the front), per the space's ``confirm:`` section; each trains with the
+    space's ``final:`` recipe (then ``overrides``) and ``seeds`` seeds, one MLflow run each tagged
+    ``stage=confirm``, under a parent run of its own. The report's "Confirmed front" gives each
+    network's mean with a 95% t interval and its share of bootstrap resamplings on the front;
+    ``resnetx export --front`` of this stage exports the confirmed front. Resumable with
+    ``run_sweep(resume=True)``."""
+    return run_settings(confirm_settings(sweep, overrides=overrides, seeds=seeds, candidates=candidates,
+                                         noise=noise, **options), console, summary)
+
+
 @dataclass
 class TrainRun:
     """One ``train`` call: the config it trained, its result, and its MLflow run (if logged)."""

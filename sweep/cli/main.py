@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "spaces": "sweep.cli.spaces",
     "train": "sweep.cli.train",
     "sweep": "sweep.cli.sweep",
+    "confirm": "sweep.cli.confirm",
     "report": "sweep.cli.report",
     "export": "sweep.cli.export",
     "record": "sweep.cli.record",

@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--trainable", "trainable", help="resnetx (train) | replay (report a recorded benchmark's epochs, "
         "with --record; docs/benchmarks.md) (default: %(default)s)")
     add("--record", "record", help="replay: a `resnetx record` file, e.g. bench/records/fmnist-bench.csv")
+    parser.add_argument("--confirm", action="store_true", help="then retrain the front at full fidelity with "
+                        "several seeds (resnetx confirm: the space's final: recipe and confirm: rule)")
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:
@@ -79,7 +81,13 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweep.api import run_settings
+    from sweep.api import confirm_settings, run_settings
 
-    run_settings(settings_from_args(args), Console())
+    console = Console()
+    result = run_settings(settings_from_args(args), console)
+    if getattr(args, "confirm", False) and not result.interrupted:
+        from sweep.cli.confirm import OWN
+
+        own = {k: getattr(args, k) for k in OWN if k not in ("name", "sets") and getattr(args, k, None) is not None}
+        run_settings(confirm_settings(result.parent_run_id, **own), console)
     return 0

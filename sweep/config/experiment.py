@@ -308,7 +308,9 @@ def trial_key(config: Mapping[str, Any], seed_is_axis: bool = False) -> str:
     """
     key = ExperimentConfig(**config).config_hash()
     if seed_is_axis:
-        key += f"-seed{(config.get('train') or {}).get('seed')}"
+        from reports.schema import SEED_KEY_SEPARATOR
+
+        key += f"{SEED_KEY_SEPARATOR}{(config.get('train') or {}).get('seed')}"
     return key
 
 

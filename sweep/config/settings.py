@@ -20,6 +20,9 @@ RUNG_METRICS = ("auto", "accuracy", "tse")
 # reached 95% of the true front with less compute on both records; with ASHA it was better on one
 # record and worse on the other, so ASHA keeps the accuracy it has always ranked by.
 DEFAULT_RUNG_METRIC = {"asha": "accuracy", "moasha": "tse"}
+# Settings of the confirm stage: options of `resnetx confirm` (--sweep, --seeds, --candidates, --noise),
+# not of `resnetx sweep`
+CONFIRM_FIELDS = ("confirm_of", "confirm_seeds", "confirm_candidates", "confirm_noise")
 
 
 class SweepSettings(StrictConfig):
@@ -57,6 +60,12 @@ class SweepSettings(StrictConfig):
     # synthetic (tests/support/standin.py, registered by the tests only)
     trainable: Literal["resnetx", "replay", "synthetic"] = "resnetx"
     record: str | None = None  # replay: a `resnetx record` file
+    # The confirm stage (resnetx confirm): the search sweep's parent run id it retrains candidates
+    # of, and overrides of the space's confirm: section (None: the space's)
+    confirm_of: str | None = None
+    confirm_seeds: StrictInt | None = None
+    confirm_candidates: str | None = None  # checked with the space (search_spaces.schema.check_candidate_rule)
+    confirm_noise: float | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SweepSettings:
@@ -88,6 +97,13 @@ class SweepSettings(StrictConfig):
             raise ConfigError("trainable", "replay", "needs --record FILE (a `resnetx record` file)")
         if self.record and self.trainable != "replay":
             raise ConfigError("record", self.record, "is read only by --trainable replay")
+        if self.confirm_seeds is not None and self.confirm_seeds < 1:
+            raise ConfigError("confirm_seeds", self.confirm_seeds, "must be >= 1")
+        if self.confirm_noise is not None and not self.confirm_noise >= 0:
+            raise ConfigError("confirm_noise", self.confirm_noise, "must be >= 0 (an accuracy difference)")
+        if self.confirm_of is None and any(v is not None for v in (self.confirm_seeds, self.confirm_candidates,
+                                                                     self.confirm_noise)):
+            raise ConfigError("confirm_of", None, "confirm options apply to resnetx confirm only")
         if not self.experiment.strip():
             raise ConfigError("experiment", self.experiment, "must be a non-empty name")
         return self

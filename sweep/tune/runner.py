@@ -58,6 +58,7 @@ class SweepPlan:
     storage_path: str
     example: Any = None  # one validated trial config (the seed's first sample + --set): what trials share
     trainable_options: Any = None  # the trainable's options (TrainableEntry.options), made before Ray starts
+    confirm: Any = None  # sweep.tune.confirm.ConfirmChoice of a confirm stage (settings.confirm_of)
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
@@ -72,6 +73,9 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     objectives_text = settings.objectives or ",".join(getattr(space, "objectives", None) or []) or DEFAULT_OBJECTIVES
     objectives = parse_objectives(objectives_text)
     overrides = apply_sets({}, settings.sets)
+    choice = None
+    if settings.confirm_of:  # the confirm stage: the search sweep's candidates x seeds, the final recipe
+        settings, space, overrides, choice = _confirm_stage(settings, space, objectives)
     check_objectives(objectives, settings.scheduler)
     if settings.search == "grid" and not space.every_point():
         raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
@@ -81,12 +85,34 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
     plan = SweepPlan(settings, space, objectives, overrides, folder,
-                     resolve_tracking_uri(settings.tracking_uri, folder), storage, example)
+                     resolve_tracking_uri(settings.tracking_uri, folder), storage, example, confirm=choice)
     pretrain_jobs(plan, f"{storage}/check")  # a pretrain stage that cannot run fails here
     entry = trainable_entry(settings.trainable)
     if entry.options is not None:  # e.g. the replay's record, read and checked against the space
         plan.trainable_options = entry.options(plan)
     return plan
+
+
+def _confirm_stage(settings: SweepSettings, space: Any, objectives: list) -> tuple[SweepSettings, Any, dict, Any]:
+    """Settings, space, overrides and choice of a confirm stage: the search sweep's candidates by the
+    space's ``confirm:`` rule (or the settings' own), R seeds each, the ``final:`` recipe < ``--set``."""
+    from reports.runs import load_sweep
+    from sweep.config.overrides import apply_sets, merge
+    from sweep.tune.confirm import ConfirmSpace, choose, confirm_points, final_overrides
+
+    rule = settings.confirm_candidates or space.confirm.candidates
+    seeds = settings.confirm_seeds or space.confirm.seeds
+    noise = settings.confirm_noise if settings.confirm_noise is not None else space.confirm.noise
+    uri = resolve_tracking_uri(settings.tracking_uri, runs_dir(settings.runs_dir))
+    search = load_sweep(uri, settings.experiment, settings.confirm_of)
+    if search.parent is not None and search.parent.tags.get(schema.TAG_STAGE) == schema.STAGE_CONFIRM:
+        raise ConfigError("--sweep", settings.confirm_of, "is a confirm stage; give the search sweep it confirmed")
+    choice = choose(search.trials, objectives, rule, seeds, noise)
+    points = confirm_points(choice)
+    overrides = merge(final_overrides(space), apply_sets({}, settings.sets))
+    narrowed = SweepSettings(**{**settings.to_dict(), "search": "grid", "num_samples": len(points),
+                                "grid_order": "declared"})
+    return narrowed, ConfirmSpace(space, points), overrides, choice
 
 
 def own_folder(tune_path: str) -> str:
@@ -135,6 +161,7 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
             schema.TAG_OBJECTIVES: format_objectives(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
+    tags.update(stage_tags(plan))
     fixed = plan.space.reference_point(plan.objectives, num_classes=plan.example.model.num_classes)
     if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
         tags[schema.TAG_HV_REFERENCE] = json.dumps({"objectives": format_objectives(plan.objectives),
@@ -143,6 +170,13 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
     parent.log_params(flatten({"sweep": params}))
     return parent
+
+
+def stage_tags(plan: SweepPlan) -> dict[str, str]:
+    """``stage=confirm`` (and, on the parent, the search sweep) for a confirm stage; none for a search."""
+    if plan.confirm is None:
+        return {}
+    return {schema.TAG_STAGE: schema.STAGE_CONFIRM, schema.TAG_CONFIRM_OF: str(plan.settings.confirm_of)}
 
 
 def find_resumable(tracking_uri: str, experiment_id: str, experiment: str) -> Any:
@@ -317,6 +351,8 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
                                prepare=prepare, stats_path=search_stats_path(tune_path))
     parent = _open_parent(plan, experiment_id, name)  # last: nothing after it can fail and leave it RUNNING
     tags = {schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: settings.search}
+    if plan.confirm is not None:
+        tags[schema.TAG_STAGE] = schema.STAGE_CONFIRM
     callbacks = [MlflowTrialCallback(plan.tracking_uri, experiment_id, parent.run_id, tags),
                  SweepProgress(objectives, settings.num_samples, settings.time_budget_s)]
     console.print(f"sweep {name}: space {plan.space.name}, search {settings.search}, "
