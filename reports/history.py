@@ -52,6 +52,9 @@ def at_common_epoch(sweep: SweepRuns, objectives: Sequence[Objective], epoch: in
             raise ConfigError("--at-epoch", epoch, "must be an epoch number (>= 1) or common") from None
     if chosen < 1:
         raise ConfigError("--at-epoch", epoch, "must be >= 1")
+    longest = int(trained.max()) if len(trained) and pd.notna(trained.max()) else 0
+    if chosen > longest:  # no trial reached it: the ranking would be empty, not a report
+        raise ConfigError("--at-epoch", epoch, f"no trial reached it; the longest trained {longest} epoch(s)")
     client = mlflow_client(sweep.tracking_uri)
     for objective in objectives:
         if objective.name in AT_END_ONLY:

@@ -318,6 +318,9 @@ def test_stopped_trials_are_shown_apart_and_ranked_only_at_a_common_epoch(store,
     assert common.analysis.at_epoch == 2
     with pytest.raises(ConfigError, match=r"^--at-epoch: got 'soon'"):
         build_report(store["uri"], "resnetx", tmp_path / "s3", log_to_mlflow=False, at_epoch="soon")
+    # every trial of the store logged epochs 1 and 2: 99 is an error naming the longest
+    with pytest.raises(ConfigError, match=r"^--at-epoch: got 99; no trial reached it; the longest trained 2 epoch"):
+        build_report(store["uri"], "resnetx", tmp_path / "s4", log_to_mlflow=False, at_epoch=99)
 
 
 def test_report_with_three_objectives_and_changed_tags(store, tmp_path):

@@ -28,6 +28,11 @@ from sweep.config.overrides import apply_sets, parse_set
         (["--rung-metric", "loss", "--scheduler", "asha"], "rung_metric: got 'loss'"),
         (["--rung-metric", "tse"], "rung_metric: got 'tse'; applies to --scheduler asha or moasha only"),
         (["--num-samples", "two"], "invalid int value"),
+        # no database driver in the venv: the package to install, before Ray starts; no password shown
+        (["--tracking-uri", "postgresql://me:secret@db:5432/mlflow"],
+         "--tracking-uri: got 'postgresql://***@db:5432/mlflow'; needs the database driver psycopg2: pip install "
+         "psycopg2-binary"),
+        (["--tracking-uri", "mysql+pymysql://db/mlflow"], "needs the database driver pymysql: pip install pymysql"),
     ],
 )
 def test_bad_sweep_options_are_one_line_and_exit_2(tmp_path, capsys, argv, expected):

@@ -7,6 +7,7 @@ the CLI can print URIs without loading the tracking stack.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from resnetx.errors import ConfigError
@@ -15,6 +16,14 @@ DEFAULT_RUNS_DIR = "resnetx-runs"
 DEFAULT_EXPERIMENT = "resnetx"
 # Stores MLflow 3 accepts (its file store is refused unless MLFLOW_ALLOW_FILE_STORE=true).
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+# SQLAlchemy's database driver of each database URI scheme (scheme or scheme+driver) -> (module,
+# the package that installs it): a missing one is named before Ray starts, not deep in a trial.
+DATABASE_DRIVERS = {
+    "postgresql": ("psycopg2", "psycopg2-binary"), "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
+    "postgresql+psycopg": ("psycopg", "psycopg[binary]"), "postgresql+pg8000": ("pg8000", "pg8000"),
+    "mysql": ("MySQLdb", "mysqlclient"), "mysql+mysqldb": ("MySQLdb", "mysqlclient"),
+    "mysql+pymysql": ("pymysql", "pymysql"), "mssql": ("pyodbc", "pyodbc"), "mssql+pyodbc": ("pyodbc", "pyodbc"),
+}
 
 
 def runs_dir(path: str | Path | None = None) -> Path:
@@ -41,7 +50,19 @@ def resolve_tracking_uri(tracking_uri: str | None, folder: str | Path | None) ->
     if scheme not in allowed:
         raise ConfigError("--tracking-uri", tracking_uri, "must be an MLflow store URI: sqlite:///PATH/mlflow.db, "
                           "http(s)://HOST:PORT (a tracking server) or a database URI (postgresql://...)")
+    check_database_driver(tracking_uri)
     return tracking_uri
+
+
+def check_database_driver(tracking_uri: str) -> None:
+    """A database URI whose driver is not installed: one line naming the package to install."""
+    import importlib.util
+
+    dialect = tracking_uri.split("://", 1)[0].lower()
+    driver = DATABASE_DRIVERS.get(dialect)
+    if driver is not None and importlib.util.find_spec(driver[0]) is None:
+        shown = re.sub(r"//[^@/]*@", "//***@", tracking_uri)  # never print a password
+        raise ConfigError("--tracking-uri", shown, f"needs the database driver {driver[0]}: pip install {driver[1]} (into the sweep's venv)")
 
 
 def configure_environment() -> None:
