@@ -62,7 +62,8 @@ def check_database_driver(tracking_uri: str) -> None:
     driver = DATABASE_DRIVERS.get(dialect)
     if driver is not None and importlib.util.find_spec(driver[0]) is None:
         shown = re.sub(r"//[^@/]*@", "//***@", tracking_uri)  # never print a password
-        raise ConfigError("--tracking-uri", shown, f"needs the database driver {driver[0]}: pip install {driver[1]} (into the sweep's venv)")
+        raise ConfigError("--tracking-uri", shown, f"needs the database driver {driver[0]}: "
+                          f"pip install {driver[1]} (into the sweep's venv)")
 
 
 def configure_environment() -> None:
