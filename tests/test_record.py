@@ -8,6 +8,7 @@ with curves from a closed formula, so every sum below is computed independently 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,21 @@ def test_the_file_round_trips_with_its_provenance(record, tmp_path):
     assert np.allclose(back.frame["val_acc"], record.frame["val_acc"], rtol=1e-5)
     assert path.read_text().startswith("# resnetx-record 1\n# {")
     assert pd.read_csv(path, comment="#").shape == record.frame.shape  # plain pandas reads the table
+
+
+def test_a_truncated_record_names_its_first_bad_line_and_the_cli_exits_2(tmp_path, capsys):
+    """A copy cut off in the middle of its 41st line (the review's "cannot convert float NaN to integer")."""
+    from sweep.cli.main import main
+
+    lines = (Path(__file__).resolve().parents[1] / "bench/records/fmnist-bench.csv").read_text().splitlines()
+    path = tmp_path / "cut.csv"
+    path.write_text("\n".join(lines[:40]) + "\n" + lines[40][:30] + "\n")
+    with pytest.raises(ConfigError, match=r"line 41 has no valid epoch_time_s, params \(1 such rows"):
+        read_record(path)
+    code = main(["sweep", "--space", "fmnist-bench", "--trainable", "replay", "--record", str(path),
+                 "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "line 41" in err and str(path) in err
 
 
 @pytest.mark.parametrize("content, match", [

@@ -134,7 +134,24 @@ def read_record(path: str | Path) -> Record:
     missing = [c for c in (*KEY_COLUMNS, *CURVE_COLUMNS, *STATIC_COLUMNS) if c not in frame.columns]
     if missing:
         raise ConfigError("--record", str(path), f"lacks the columns {', '.join(missing)}")
+    check_rows(frame, str(path))
     return Record(frame, provenance)
+
+
+HEADER_LINES = 3  # the magic line, the provenance line, the column names
+
+
+def check_rows(frame: pd.DataFrame, path: str) -> None:
+    """Every row has its key and curve values (a truncated or hand-edited file names its first bad line)."""
+    # what every recorded epoch has (complete_curve); losses and latency may be missing by design
+    numeric = frame[[*KEY_COLUMNS[1:], "val_acc", "epoch_time_s", "params"]].apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna().any(axis=1) | frame["config_hash"].isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        empty = [c for c in ("config_hash", *numeric.columns)
+                 if pd.isna(frame.loc[row, c] if c == "config_hash" else numeric.loc[row, c])]
+        raise ConfigError("--record", path, f"line {row + HEADER_LINES + 1} has no valid {', '.join(empty)} "
+                          f"({int(bad.sum())} such rows; a truncated file? write it again with `resnetx record`)")
 
 
 # -- building one from MLflow -------------------------------------------------------------------
