@@ -101,14 +101,22 @@ class Confirmed:
 
 
 def summarise(runs: pd.DataFrame, objectives: Sequence[Objective], resamples: int = RESAMPLES,
-              seed: int = 0) -> Confirmed:
+              seed: int = 0, metric: str | None = None) -> Confirmed:
     """Finished confirm runs -> per network mean and 95% t interval of the accuracy objective, the
     front on the means, and each network's share of bootstrap resamplings (its seeds drawn with
-    replacement, every network at once) in which it is non-dominated."""
+    replacement, every network at once) in which it is non-dominated.
+
+    ``metric`` None: the accuracy objective becomes test accuracy where the final recipe measured
+    it (the report's choice); else ``metric`` must be one of ``objectives`` and is the one whose
+    seed noise is resampled (the objectives are kept as given). The other objectives are the
+    network's mean over its seeds (params and FLOPs are the same for every seed)."""
     done = runs[runs[schema.TAG_STATUS].isin(schema.RANKABLE_STATUSES)] if schema.TAG_STATUS in runs else runs
-    metric = confirmed_metric(done)
-    chosen = as_confirmed(objectives, metric)
-    index = accuracy_index(chosen)
+    if metric is None:
+        metric = confirmed_metric(done)
+        chosen = as_confirmed(objectives, metric)
+    else:
+        chosen = list(objectives)
+    index = next(i for i, o in enumerate(chosen) if o.name == metric)
     rows, seeds = [], []
     for network, group in done.groupby(NETWORK, sort=False):
         accuracy = group[metric].dropna().to_numpy(dtype=float)
@@ -120,7 +128,7 @@ def summarise(runs: pd.DataFrame, objectives: Sequence[Objective], resamples: in
                "run_ids": list(group["run_id"]) if "run_id" in group else []}
         for o in chosen:
             if o.name != metric:
-                row[o.name] = float(group[o.name].iloc[0])
+                row[o.name] = float(pd.to_numeric(group[o.name], errors="coerce").mean())
         rows.append(row)
         seeds.append(accuracy)
     table = pd.DataFrame(rows)

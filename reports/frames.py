@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from reports import schema
+from reports import confirm, schema
 from reports.hypervolume import hypervolume as _hypervolume
 from reports.pareto import (
     DEFAULT_OBJECTIVES,
@@ -106,11 +106,48 @@ def _front_order(front: pd.DataFrame, objectives: Sequence[Objective]) -> pd.Dat
 def pareto_front(df: pd.DataFrame, objectives: ObjectivesSpec = None) -> pd.DataFrame:
     """The rows of ``df`` on its Pareto front (rank 0 among ``df``'s own rows), sorted along the front.
 
-    The index of ``df`` is kept, so the rows can be found again in the full frame.
+    The index of ``df`` is kept, so the rows can be found again in the full frame. A confirm
+    stage's frame (every row ``stage == "confirm"``) holds several seeds of each network, and
+    ranking single seeds would put a lucky seed on the front: there the front is of networks,
+    ranked on their seed means (:func:`confirmed_front`).
     """
+    if is_confirm_frame(df):
+        return confirmed_front(df, objectives)
     chosen = objectives_of(df, objectives)
     ranks = pareto_rank(df, chosen)
     return _front_order(df.loc[ranks == 0], chosen)
+
+
+def is_confirm_frame(df: pd.DataFrame) -> bool:
+    """True when every row is a confirm-stage run of a network (``stage`` and ``model_hash`` columns)."""
+    return (len(df) > 0 and schema.TAG_STAGE in df.columns and schema.TAG_MODEL_HASH in df.columns
+            and bool((df[schema.TAG_STAGE] == schema.STAGE_CONFIRM).all()))
+
+
+def confirmed_front(df: pd.DataFrame, objectives: ObjectivesSpec = None) -> pd.DataFrame:
+    """The confirmed front of a confirm stage's runs: one row per network on the front of the means.
+
+    Each row is the network's first run (its config columns) with the accuracy objective replaced
+    by the mean over its finished seeds, and the columns ``seeds``, ``low``/``high`` (the 95% t
+    interval), ``sd`` and ``front_share`` (share of bootstrap resamplings of the seeds in which the
+    network is on the front) added, as the report's "Confirmed front" (``reports.confirm``).
+    With ``objectives`` None the accuracy objective is test accuracy where the final recipe
+    measured it, as in the report; named objectives are used as given.
+    """
+    chosen = objectives_of(df, objectives)
+    _values(df, chosen)  # a missing objective column is a one-line error here too
+    metric = None if objectives is None else chosen[confirm.accuracy_index(chosen)].name
+    summary = confirm.summarise(df, chosen, metric=metric)
+    if summary.table.empty:
+        return df.iloc[0:0]
+    table = summary.table[summary.table["on_front"]].set_index(schema.TAG_MODEL_HASH)
+    first = df.drop_duplicates(schema.TAG_MODEL_HASH)
+    front = first[first[schema.TAG_MODEL_HASH].isin(table.index)].copy()
+    stats = table.loc[front[schema.TAG_MODEL_HASH]]
+    front[summary.metric] = stats["mean"].to_numpy()
+    for column in ("seeds", "low", "high", "sd", "front_share"):
+        front[column] = stats[column].to_numpy()
+    return _front_order(front, summary.objectives)
 
 
 def reference_point(df: pd.DataFrame, objectives: ObjectivesSpec = None) -> list[float]:

@@ -122,3 +122,27 @@ def test_confirm_errors_are_one_line(confirmed, capsys):
     assert "must be front, top-K" in capsys.readouterr().err
     assert main(["confirm", "--runs-dir", runs, "--sweep", "nope"]) == 2
     assert "--sweep: got 'nope'" in capsys.readouterr().err
+
+
+def test_confirm_inherits_the_search_sweeps_gpu_fraction_and_a_given_one_wins(confirmed):
+    """GPU fractions reach the confirm stage: recorded by a search sweep run with
+    --gpus-per-trial 0.25 (a parent made here from the real one's settings, as a GPU box records
+    it), inherited by the confirm stage, and overridden by its own --gpus-per-trial."""
+    import json
+
+    from sweep.api import confirm_settings
+    from sweep.tune.runner import TAG_SETTINGS
+
+    client = confirmed["client"]
+    search = next(p for p in confirmed["parents"] if schema.TAG_STAGE not in p.data.tags)
+    recorded = {**json.loads(search.data.tags[TAG_SETTINGS]), "gpus_per_trial": 0.25, "cpus_per_trial": 2.0}
+    gpu_run = client.create_run(search.info.experiment_id, run_name="search-on-a-gpu-box",
+                                tags={**{k: v for k, v in search.data.tags.items() if not k.startswith("mlflow.")},
+                                      TAG_SETTINGS: json.dumps(recorded)})
+    client.set_terminated(gpu_run.info.run_id)
+    runs = str(confirmed["runs_dir"])
+    inherited = confirm_settings(gpu_run.info.run_id, runs_dir=runs)
+    assert (inherited.gpus_per_trial, inherited.cpus_per_trial) == (0.25, 2.0)
+    assert inherited.confirm_of == gpu_run.info.run_id
+    given = confirm_settings(gpu_run.info.run_id, runs_dir=runs, gpus_per_trial=0.5)
+    assert (given.gpus_per_trial, given.cpus_per_trial) == (0.5, 2.0)

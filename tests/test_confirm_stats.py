@@ -109,3 +109,23 @@ def test_a_network_better_at_every_seed_is_always_on_the_front_and_the_other_nev
     assert table.loc["big", "seeds"] == 3  # the failed run is not a seed
     best = confirm.best_seed_rows(frame, confirm.summarise(frame, OBJECTIVES, resamples=10))
     assert list(best["run_id"]) == ["small-2", "big-1"]  # front order (by params), best val_acc seed each
+
+
+def test_pareto_front_of_a_confirm_frame_ranks_networks_on_their_seed_means():
+    from reports.frames import pareto_front
+
+    # "lucky" has one seed (0.95) that would stand on a per-run front, but its mean (0.7867)
+    # is below that of the smaller "steady" (0.81): on the front of the means it is dominated.
+    frame = runs_frame({"steady": ([0.80, 0.81, 0.82], 100), "lucky": ([0.70, 0.71, 0.95], 200),
+                        "big": ([0.90, 0.90, 0.91], 300)})
+    frame[schema.TAG_STAGE] = schema.STAGE_CONFIRM
+    per_run = pareto_front(frame.drop(columns=schema.TAG_STAGE), "test_acc:max,params:min")
+    assert "lucky-2" in set(per_run["run_id"])  # the per-run front the confirm frame must not give
+    front = pareto_front(frame)  # default objectives: test accuracy, as the report
+    assert list(front[schema.TAG_MODEL_HASH]) == ["steady", "big"]
+    assert list(front["test_acc"]) == pytest.approx([0.81, (0.90 + 0.90 + 0.91) / 3])
+    assert list(front["seeds"]) == [3, 3]
+    assert front["high"].iloc[0] - 0.81 == pytest.approx(4.303 * 0.01 / 3 ** 0.5, rel=1e-3)  # t table, df 2
+    named = pareto_front(frame, "val_acc:max,params:min")  # named objectives are kept as given
+    assert list(named["val_acc"]) == pytest.approx([0.82, (0.91 + 0.91 + 0.92) / 3])
+    assert "lucky" not in set(named[schema.TAG_MODEL_HASH])
