@@ -254,24 +254,34 @@ def confirmed_section(sweep: SweepRuns, objectives: Sequence[Objective]) -> tupl
     if sweep.parent is None or sweep.parent.tags.get(schema.TAG_STAGE) != schema.STAGE_CONFIRM:
         return None
     confirmed = confirm.summarise(sweep.trials, objectives)
-    search_front = None
+    search_front, search = None, None
     search_id = sweep.parent.tags.get(schema.TAG_CONFIRM_OF)
     if search_id:
         from reports.frames import pareto_front
 
-        search = load_sweep(sweep.tracking_uri, sweep.experiment, search_id)
-        search_front = pareto_front(search.trials, list(objectives))
+        search = load_sweep(sweep.tracking_uri, sweep.experiment, search_id).trials
+        search_front = pareto_front(search, list(objectives))
     table = confirmed.table.drop(columns=["run_ids"], errors="ignore")
-    return confirm.render_markdown(confirmed, search_front, _final_recipe(sweep)), table.to_csv(index=False)
+    return confirm.render_markdown(confirmed, search_front, _final_recipe(sweep, search)), table.to_csv(index=False)
 
 
-def _final_recipe(sweep: SweepRuns) -> dict[str, Any]:
-    """The data/train settings every confirm run shared (the final recipe as it was applied)."""
+def _final_recipe(sweep: SweepRuns, search: pd.DataFrame | None) -> dict[str, Any]:
+    """The data/train settings every confirm run shared and the search stage did not: the final
+    recipe as it was applied, ``--set`` overrides included (every shared one without a search)."""
     frame = sweep.trials
-    columns = [c for c in frame.columns if str(c).startswith(("data.", "train.")) and c != "train.seed"]
-    return {c: frame[c].iloc[0] for c in columns if len(frame) and frame[c].nunique(dropna=False) == 1
-            and c in ("data.image_size", "data.subset", "train.epochs", "train.evaluate_test", "train.lr",
-                      "train.label_smoothing", "data.augment")}
+    if not len(frame):
+        return {}
+    columns = [c for c in frame.columns if str(c).startswith(("data.", "train.")) and c != "train.seed"
+               and frame[c].nunique(dropna=False) == 1]
+    recipe = {c: frame[c].iloc[0] for c in columns}
+    if search is None or not len(search):
+        return recipe
+    return {c: v for c, v in recipe.items()
+            if c not in search.columns or search[c].nunique(dropna=False) != 1 or not _same(search[c].iloc[0], v)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool((pd.isna(a) and pd.isna(b)) or a == b) if not isinstance(a, (list, dict)) else a == b
 
 
 def _write_plots(analysis: Analysis, out: Path, title: str) -> dict[str, Path]:

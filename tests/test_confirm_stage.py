@@ -79,6 +79,10 @@ def test_report_has_the_confirmed_front_and_its_resampling_shares(confirmed):
     folder = Path(confirmed["runs_dir"]) / "reports" / top2.info.run_id
     text = (folder / "report.md").read_text()
     assert "## Confirmed front" in text and "of resamples" in text and "Search-stage front:" in text
+    recipe = next(line for line in text.splitlines() if line.startswith("Final recipe: "))
+    # what the stage changed: quick.yaml's final evaluate_test, and --set train.epochs=2 (search: 1)
+    assert "train.epochs=2" in recipe and "train.evaluate_test=True" in recipe
+    assert "train.batch_size" not in recipe and "model." not in recipe  # the same in both stages
     table = pd.read_csv(folder / "confirmed.csv")
     assert len(table) == 2 and (table["seeds"] == 2).all()
     assert table["front_share"].between(0, 1).all() and table["on_front"].any()
