@@ -351,7 +351,9 @@ def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Pa
     logger = _open_run(cfg, _run_name(config, cfg), uri, experiment) if uri is not None else None
     if logger is not None:
         logger.log_params({schema.PARAM_DATA_PATH: data_plan(cfg, data).path})
-    checkpoints = checkpoint_dir if checkpoint_dir is not None else resume_from
+    # resuming writes its checkpoints back where it read them: the folder, also when given the file
+    checkpoints = checkpoint_dir if checkpoint_dir is not None else (
+        checkpoint_path(resume_from).parent if resume_from is not None else None)
     columns = (TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"),
                TimeElapsedColumn())
     try:

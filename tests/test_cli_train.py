@@ -87,6 +87,18 @@ def test_resume_through_the_cli(tmp_path, capsys):
     assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
 
 
+def test_resume_from_the_checkpoint_file_itself(tmp_path, capsys):
+    """--resume DIR/checkpoint.pt (the file, as `ls` shows it) continues and checkpoints into DIR
+    (it crashed after one epoch, treating the file as the folder to write into)."""
+    ckpt = tmp_path / "ckpt"
+    base = ["train", "tiny", "--no-mlflow", "--runs-dir", str(tmp_path), *QUICK]
+    assert main([*base, "--set", "train.epochs=1", "--checkpoint-dir", str(ckpt)]) == 0
+    assert main([*base, "--set", "train.epochs=2", "--resume", str(ckpt / CHECKPOINT_FILE), "--extend-epochs"]) == 0
+    capsys.readouterr()
+    state = torch.load(ckpt / CHECKPOINT_FILE, weights_only=True)
+    assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
+
+
 def test_divergence_ends_the_run_failed_with_status(tmp_path, capsys):
     code = main(["train", "tiny", "--runs-dir", str(tmp_path), *QUICK, "--set", "train.lr=1e6",
                  "--set", "train.warmup_epochs=0", "--set", "train.epochs=3"])
