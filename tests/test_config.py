@@ -201,3 +201,13 @@ def test_unknown_builtin_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match="resnet50") as info:
         builtin_config("resnet51")
     assert "resnet51" in str(info.value)
+
+
+def test_resume_names_the_options_it_ignores():
+    from sweep.config.settings import SweepSettings
+    from sweep.tune.runner import ignored_on_resume
+
+    resumed = SweepSettings(num_samples=24, seed=3)  # what the interrupted sweep recorded
+    given = SweepSettings(resume=True, num_samples=200, seed=3, experiment="other")
+    assert ignored_on_resume(given, resumed) == ["num_samples=200 (runs with 24)"]  # experiment is the resume's own
+    assert ignored_on_resume(SweepSettings(resume=True), resumed) == []  # defaults are not "given"

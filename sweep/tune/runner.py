@@ -212,6 +212,15 @@ def recorded_settings(parent_run: Any, given: SweepSettings) -> SweepSettings:
     return SweepSettings(**{**recorded, **own})
 
 
+def ignored_on_resume(given: SweepSettings, resumed: SweepSettings) -> list[str]:
+    """The options of a ``--resume`` command line that the resumed sweep does not use: set away
+    from their default and different from what the sweep recorded (``num_samples=200 (runs with 24)``)."""
+    defaults = SweepSettings().to_dict()
+    mine, used = given.to_dict(), resumed.to_dict()
+    return [f"{k}={mine[k]!r} (runs with {used.get(k)!r})" for k in mine
+            if k not in RESUME_OWN_OPTIONS and mine[k] != defaults.get(k) and mine[k] != used.get(k)]
+
+
 def shared_data(plan: SweepPlan) -> Any:
     """The dataset bundle every trial trains on, loaded once on the driver; None where trials differ.
 
@@ -298,6 +307,10 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
         experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
         parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
         plan = plan_sweep(recorded_settings(parent_run, settings))
+        ignored = ignored_on_resume(settings, plan.settings)
+        if ignored:
+            console.print(f"[yellow]--resume continues the sweep as it was recorded; ignored: {', '.join(ignored)} "
+                          f"(only {', '.join(RESUME_OWN_OPTIONS[1:])} come from this command line)[/yellow]")
     # What a sweep needs is checked before Ray starts and before any run (or a new store) exists:
     check_can_start(plan)  # weights present or downloadable, resources that exist
     data = shared_data(plan)  # the dataset itself: a missing one fails here
