@@ -29,8 +29,9 @@ from reports.pareto import parse_objectives
 from search_spaces import load_space
 from sweep.config.experiment import ExperimentConfig
 from sweep.config.overrides import apply_sets, merge
+from sweep.search.proposers import make_proposer
 from sweep.training.loop import train
-from sweep.tune.searcher import ResNetXSearcher, make_proposer
+from sweep.tune.searcher import ResNetXSearcher
 
 OBJECTIVES = parse_objectives("val_acc:max,params:min")
 

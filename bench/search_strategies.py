@@ -3,7 +3,7 @@
 Every network of ``fmnist-bench`` was trained once to the end and recorded with its whole
 learning curve (bench/records/fmnist-bench.csv, ``resnetx record``). Each strategy is then run
 as the sweep runs it, the sweep's own searcher and scheduler objects, against the record instead
-of training (``sweep.tune.simulator``: simulated time, 2 trials at a time as on the recording
+of training (``sweep.simulator``: simulated time, 2 trials at a time as on the recording
 machine), 20 seeds each, until it has spent the record's whole compute (the seconds it took to
 train every network once) or its searcher stops:
 
@@ -80,7 +80,7 @@ def run_one(args: tuple[str, str, int, int, float]) -> dict:
     record_path, strategy, seed, workers, grace = args
     warnings.filterwarnings("ignore")
     from reports.hypervolume import hypervolume
-    from sweep.tune.simulator import make_simulation
+    from sweep.simulator import make_simulation
 
     record, space, objectives, reference, maximize, true_hv = loaded(record_path)
     total = record.total_compute()

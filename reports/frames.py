@@ -302,8 +302,8 @@ def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None =
     ``tracking_uri`` and ``experiment``, so the other functions here default to the sweep's objectives.
     """
     from reports.analysis import check_objectives
-    from reports.report import resolve_objectives
     from reports.runs import load_sweep as read_sweep
+    from reports.runs import resolve_objectives
 
     uri = _tracking_uri(runs_dir, tracking_uri)
     runs = read_sweep(uri, experiment, sweep)

@@ -25,9 +25,9 @@ from reports import schema
 from reports.analysis import ON_FRONT, RANK, Analysis, analyse
 from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
-from reports.pareto import DEFAULT_OBJECTIVES, UNRANKED, Objective, parse_objectives
+from reports.pareto import UNRANKED, Objective
 from reports.provenance import package_versions, utc_now
-from reports.runs import KIND_SWEEP, SweepRuns, load_sweep
+from reports.runs import KIND_SWEEP, SweepRuns, load_sweep, resolve_objectives
 from resnetx.errors import ConfigError
 
 
@@ -61,17 +61,6 @@ class ReportResult:
     @property
     def reference(self) -> list[float] | None:
         return self.analysis.reference
-
-
-def resolve_objectives(objectives: str | Sequence[Objective] | None, sweep: SweepRuns) -> list[Objective]:
-    """Explicit objectives win; then the sweep's ``objectives`` tag; then val_acc:max,params:min."""
-    if objectives is None:
-        tag = sweep.objectives_tag
-        return parse_objectives(tag, field=f"tags.{schema.TAG_OBJECTIVES}") if tag else parse_objectives(
-            DEFAULT_OBJECTIVES)
-    if isinstance(objectives, str):
-        return parse_objectives(objectives)
-    return list(objectives)
 
 
 def recorded_reference(sweep: SweepRuns, objectives: Sequence[Objective]) -> tuple[list[float] | None, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import yaml
 from reports import schema
 from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
+from reports.pareto import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from resnetx.errors import ConfigError
 
 KIND_SWEEP, KIND_TRAIN = "sweep", "train"
@@ -288,3 +289,14 @@ def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str
     return SweepRuns(tracking_uri=tracking_uri, experiment=experiment, experiment_id=experiment_id, kind=kind,
                      parent=parent, trials=frame, param_columns=params, metric_columns=metrics,
                      report_tags=report_tags, chosen=chosen, skipped=skipped)
+
+
+def resolve_objectives(objectives: str | Sequence[Objective] | None, sweep: SweepRuns) -> list[Objective]:
+    """Explicit objectives win; then the sweep's ``objectives`` tag; then val_acc:max,params:min."""
+    if objectives is None:
+        tag = sweep.objectives_tag
+        return parse_objectives(tag, field=f"tags.{schema.TAG_OBJECTIVES}") if tag else parse_objectives(
+            DEFAULT_OBJECTIVES)
+    if isinstance(objectives, str):
+        return parse_objectives(objectives)
+    return list(objectives)

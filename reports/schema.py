@@ -31,6 +31,7 @@ TAG_HV_REFERENCE = "hv_reference"
 TAG_STAGE = "stage"
 STAGE_SEARCH, STAGE_CONFIRM = "search", "confirm"
 TAG_CONFIRM_OF = "confirm_of"
+TAG_SETTINGS = "sweep_settings"  # the sweep's SweepSettings as JSON (parent run): what --resume continues with
 
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"

@@ -165,7 +165,7 @@ def run_settings(settings: SweepSettings, console: Console | None = None, summar
     console = console or Console()
     outcome = run_tuner(settings, console)
     if summary:
-        from sweep.cli.summary import print_summary
+        from sweep.tune.summary import print_summary
 
         print_summary(outcome, console)
     return SweepResult.from_outcome(outcome)

@@ -134,8 +134,8 @@ def test_confirm_inherits_the_search_sweeps_gpu_fraction_and_a_given_one_wins(co
     it), inherited by the confirm stage, and overridden by its own --gpus-per-trial."""
     import json
 
+    from reports.schema import TAG_SETTINGS
     from sweep.api import confirm_settings
-    from sweep.tune.runner import TAG_SETTINGS
 
     client = confirmed["client"]
     search = next(p for p in confirmed["parents"] if schema.TAG_STAGE not in p.data.tags)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reports.pareto import LOG_SCALE_OBJECTIVES, parse_objectives, top_k
-from sweep.tune.moasha import MOASHAScheduler, promotes, promotion_slots, rung_milestones
+from sweep.search.rungs import MOASHARungs, promotes, promotion_slots, rung_milestones
 from tests.support.brute import brute_ranks, brute_top_k
 
 RECORD = Path(__file__).resolve().parents[1] / "bench" / "records" / "fmnist-bench.csv"
@@ -115,14 +115,12 @@ def test_rung_milestones():
 def test_rung_records_survive_a_restore(tmp_path):
     objectives = parse_objectives("val_acc:max,params:min")
     path = tmp_path / "moasha-rungs.json"
-    first = MOASHAScheduler(objectives, 1, 2, state_path=str(path))
-    first._loaded = True
-    first.rungs = {1: {"a": [0.5, 10.0]}}
-    first._save({"trial_id": "a", "rung": 1, "values": [0.5, 10.0], "promoted": True})
+    first = MOASHARungs(objectives, 1, 2, state_path=str(path))
+    assert first.decide("a", 1, [0.5, 10.0], max_epochs=4) is True  # the first at a rung continues
     with open(path, "a") as handle:
         handle.write('{"trial_id": "b", "ru')  # a line cut short by a kill mid-write
-    again = MOASHAScheduler(objectives, 1, 2, state_path=str(path))  # what Tuner.restore rebuilds
-    again._load()
+    again = MOASHARungs(objectives, 1, 2, state_path=str(path))  # what Tuner.restore rebuilds
+    again.load()
     assert again.rungs == {1: {"a": [0.5, 10.0]}}
     assert [d["trial_id"] for d in again.decisions] == ["a"]
 
@@ -133,8 +131,8 @@ def test_rungs_written_in_the_earlier_format_load(tmp_path):
     path = tmp_path / "moasha-rungs.json"
     decision = {"trial_id": "a", "rung": 2, "values": [0.5, 10.0], "promoted": False}
     path.write_text(json.dumps({"rungs": {"2": {"a": [0.5, 10.0]}}, "decisions": [decision]}))
-    again = MOASHAScheduler(parse_objectives("val_acc:max,params:min"), 1, 2, state_path=str(path))
-    again._load()
+    again = MOASHARungs(parse_objectives("val_acc:max,params:min"), 1, 2, state_path=str(path))
+    again.load()
     assert again.rungs == {2: {"a": [0.5, 10.0]}} and again.decisions == [decision]
 
 
@@ -144,10 +142,11 @@ def test_every_decision_of_a_simulated_sweep_is_the_rungs_top_k(objectives):
     decision equals the brute-force top-k of what its rung held at that moment, a stopped trial ran
     exactly to its rung, and about 1/eta of a rung continues (early arrivals, judged against few, pass more)."""
     from search_spaces import load_space
+    from sweep.search.proposers import make_proposer
+    from sweep.simulator import simulate_sweep
     from sweep.tracking.record import read_record
     from sweep.tune.schedulers import make_scheduler
-    from sweep.tune.searcher import ResNetXSearcher, make_proposer
-    from sweep.tune.simulator import simulate_sweep
+    from sweep.tune.searcher import ResNetXSearcher
 
     record, space = read_record(RECORD), load_space("fmnist-bench")
     objs = parse_objectives(objectives)

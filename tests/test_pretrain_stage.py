@@ -14,8 +14,9 @@ import functools
 
 from reports.pareto import parse_objectives
 from search_spaces import load_space
+from sweep.search.proposers import make_proposer
 from sweep.tune.pretrain import plan_pretrain, resolve_pretrained
-from sweep.tune.searcher import ResNetXSearcher, make_proposer
+from sweep.tune.searcher import ResNetXSearcher
 
 
 def test_every_warm_trial_loads_a_file_the_pretrain_stage_writes(tmp_path):

@@ -19,9 +19,9 @@ from resnetx.errors import ConfigError
 from search_spaces import load_space
 from sweep.config.experiment import trial_key
 from sweep.config.settings import SweepSettings
+from sweep.simulator import make_simulation
 from sweep.tracking.record import Record, read_record, write_record
 from sweep.tune.replay import check_matches, replay_reports
-from sweep.tune.simulator import make_simulation
 
 OBJECTIVES = parse_objectives("val_acc:max,params:min")
 EPOCHS = 8

@@ -26,8 +26,8 @@ from reports.pareto import parse_objectives
 from search_spaces import load_space
 from sweep.cli import main
 from sweep.config.experiment import trial_key
+from sweep.simulator import make_simulation
 from sweep.tracking.record import read_record
-from sweep.tune.simulator import make_simulation
 from tests.support.standin import synthetic_val_acc
 from tests.sweep_helpers import all_runs, client_for, split_runs
 from tests.test_faults_common import fresh_runs_dir, standin_env

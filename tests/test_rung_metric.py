@@ -16,11 +16,12 @@ from reports.pareto import Objective, parse_objectives
 from resnetx.errors import ConfigError
 from search_spaces import load_space
 from sweep.config.settings import SweepSettings
+from sweep.search.proposers import make_proposer
+from sweep.simulator import simulate_sweep
 from sweep.tracking.record import read_record
 from sweep.tune.replay import replay_reports
 from sweep.tune.schedulers import make_scheduler, rung_objectives
-from sweep.tune.searcher import ResNetXSearcher, make_proposer
-from sweep.tune.simulator import simulate_sweep
+from sweep.tune.searcher import ResNetXSearcher
 
 RECORD = Path(__file__).resolve().parents[1] / "bench" / "records" / "fmnist-bench.csv"
 OBJECTIVES = parse_objectives("val_acc:max,params:min")

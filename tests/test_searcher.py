@@ -10,8 +10,10 @@ from ray.tune.search import Searcher
 
 from reports.pareto import parse_objectives
 from search_spaces import load_space, parse_space_text
+from sweep.search.core import objective_values
+from sweep.search.proposers import make_proposer
 from sweep.training.seeding import derive_seed
-from sweep.tune.searcher import ResNetXSearcher, make_proposer, objective_values
+from sweep.tune.searcher import ResNetXSearcher
 
 OBJECTIVES = parse_objectives("val_acc:max,params:min")
 TINY = """

@@ -19,9 +19,9 @@ from reports import schema
 from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig
 from sweep.config.overrides import flatten
+from sweep.search.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
 from sweep.tracking.store import RunLogger, with_retry
 from sweep.tune.interrupts import interrupted, watch_sigint
-from sweep.tune.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
 
 EPOCH_KEYS = schema.EPOCH_METRICS
 FINAL_KEYS = (*schema.FINAL_METRICS, *schema.LATENCY_METHOD_METRICS)

@@ -144,7 +144,6 @@ def search_sweep(tracking_uri: str, experiment: str, sweep_run_id: str | None) -
     from mlflow.tracking import MlflowClient
 
     from reports.runs import find_experiment, search_all
-    from sweep.tune.runner import TAG_SETTINGS
 
     client = MlflowClient(tracking_uri)
     experiment_id = find_experiment(client, experiment, tracking_uri)
@@ -165,5 +164,5 @@ def search_sweep(tracking_uri: str, experiment: str, sweep_run_id: str | None) -
             raise ConfigError("--experiment", experiment, "holds no search sweep to confirm")
     if run.data.tags.get(schema.TAG_STAGE) == schema.STAGE_CONFIRM:
         raise ConfigError("--sweep", run.info.run_id, "is a confirm stage; give the search sweep it confirmed")
-    recorded = json.loads(run.data.tags.get(TAG_SETTINGS) or "{}")
+    recorded = json.loads(run.data.tags.get(schema.TAG_SETTINGS) or "{}")
     return run.info.run_id, {k: v for k, v in recorded.items() if k in INHERITED}

@@ -17,8 +17,8 @@ from ray.tune.experiment import Trial
 from rich.console import Console
 
 from reports.pareto import Objective, non_dominated_sort
-from sweep.tune.searcher import objective_values
-from sweep.tune.statuses import is_completed_status, result_has_accuracy, trial_epochs, trial_status
+from sweep.search.core import objective_values
+from sweep.search.statuses import is_completed_status, result_has_accuracy, trial_epochs, trial_status
 
 
 def front_size(values: Sequence[Sequence[float]], objectives: Sequence[Objective]) -> int:

@@ -23,6 +23,7 @@ from reports import schema
 from reports.schema import STATUS_FINISHED, STATUS_RUNNING
 from resnetx.errors import ConfigError
 from sweep.tracking.record import Record, read_record
+from sweep.tune.trainable import failure_report
 
 SIMULATED_KEY = "simulated"  # 1.0 in every replayed report: the epoch times are the record's, not measured
 
@@ -82,8 +83,6 @@ def replay_trial(config: dict, options: Record | None = None) -> None:
     """The Tune function trainable of a replayed sweep (``options``: the record, from the driver)."""
     import ray
     from ray import tune
-
-    from sweep.tune.trainable import failure_report
 
     base = {"config_hash": config.get("config_hash", ""), "node_id": ray.get_runtime_context().get_node_id()}
     train = (config.get("experiment") or {}).get("train") or {}

@@ -28,7 +28,6 @@ from sweep.tune.preflight import check_can_start
 from sweep.tune.pretrain import resolve_pretrained
 
 TAG_TUNE_PATH = "tune_path"
-TAG_SETTINGS = "sweep_settings"  # the sweep's SweepSettings as JSON: what --resume continues with
 # Options a resume takes from its own command line; everything else comes from the sweep's record.
 RESUME_OWN_OPTIONS = ("resume", "address", "report", "runs_dir", "tracking_uri", "experiment")
 
@@ -66,7 +65,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     from search_spaces import load_space
     from sweep.config.experiment import ExperimentConfig
     from sweep.config.overrides import apply_sets, merge
-    from sweep.tune.trainable import trainable_entry
+    from sweep.tune.trainables import trainable_entry
 
     trainable_entry(settings.trainable)  # an unknown --trainable fails here, before Ray starts
     space = load_space(settings.space)
@@ -160,7 +159,7 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
     tags = {schema.TAG_ROLE: schema.ROLE_SWEEP, schema.TAG_SPACE: plan.space.name, schema.TAG_SEARCH: s.search,
             schema.TAG_OBJECTIVES: format_objectives(plan.objectives),
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
-            TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
+            schema.TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
     tags.update(stage_tags(plan))
     fixed = plan.space.reference_point(plan.objectives, num_classes=plan.example.model.num_classes)
     if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
@@ -203,7 +202,7 @@ def recorded_settings(parent_run: Any, given: SweepSettings) -> SweepSettings:
     Only the options in RESUME_OWN_OPTIONS come from the resume's command line. Sweeps started
     before the tag existed resume with the given settings, as before.
     """
-    text = parent_run.data.tags.get(TAG_SETTINGS)
+    text = parent_run.data.tags.get(schema.TAG_SETTINGS)
     if not text:
         return given
     own = {k: v for k, v in given.to_dict().items() if k in RESUME_OWN_OPTIONS}
@@ -228,7 +227,7 @@ def shared_data(plan: SweepPlan) -> Any:
     on a node. Image folders and spaces that search data settings load per trial.
     """
     from sweep.data.load import load_dataset
-    from sweep.tune.trainable import trainable_entry
+    from sweep.tune.trainables import trainable_entry
 
     if not trainable_entry(plan.settings.trainable).needs_data:
         return None
@@ -241,7 +240,7 @@ def shared_data(plan: SweepPlan) -> Any:
 def _trainable(plan: SweepPlan, data: Any):
     from ray import tune
 
-    from sweep.tune.trainable import trainable_entry
+    from sweep.tune.trainables import trainable_entry
 
     entry = trainable_entry(plan.settings.trainable)
     function: Any = entry.function
@@ -348,10 +347,11 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
     """The parent run, Tune folder and Tuner factory of a new sweep."""
     from ray import tune
 
+    from sweep.search.proposers import make_proposer
     from sweep.tune.callbacks import MlflowTrialCallback
     from sweep.tune.cluster import cluster_slots
     from sweep.tune.progress import SweepProgress
-    from sweep.tune.searcher import ResNetXSearcher, make_proposer
+    from sweep.tune.searcher import ResNetXSearcher
 
     settings, objectives = plan.settings, plan.objectives
     name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
@@ -424,7 +424,7 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, paren
 def _result_status(result: Any, interrupted: bool) -> str:
     """A trial's status as its MLflow run records it: an errored trial is failed (its last
     report may still say running), one stopped by ASHA or the time limit is stopped_early."""
-    from sweep.tune.statuses import trial_epochs, trial_status
+    from sweep.search.statuses import trial_epochs, trial_status
 
     last = result.metrics or {}
     if interrupted and result.error is None:

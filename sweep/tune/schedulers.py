@@ -1,52 +1,16 @@
-"""A per-trial wall-clock limit that also ends trials which hang without reporting.
-
-Tune's stoppers only look at results, so a trial stuck in a deadlock or a dead data source
-would hold its slot forever. Tune asks the scheduler which trial to run at every step of its
-loop; these schedulers use that moment to stop every trial that has been running longer than
-the limit (``stop_trial`` is part of the controller API Tune hands to schedulers). The actor of
-a stopped trial that does not stop by itself is killed after ``TUNE_FORCE_TRIAL_CLEANUP_S``.
-"""
+"""The sweep's schedulers by ``--scheduler`` name: FIFO, ASHA and MO-ASHA, each with the per-trial time limit."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from typing import Any
 
-from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from reports import schema
 from reports.pareto import Objective
 from sweep.config.settings import DEFAULT_RUNG_METRIC, RUNG_METRICS
-
-
-class TrialTimeLimitMixin:
-    """Stops trials running longer than ``limit_s`` seconds (timed from when they start running)."""
-
-    limit_s: float | None = None
-
-    def set_time_limit(self, limit_s: float | None) -> None:
-        self.limit_s = limit_s
-        self._running_since: dict[str, float] = {}
-
-    def __setstate__(self, state: dict) -> None:  # a restored sweep times trials afresh
-        self.__dict__.update(state)
-        self._running_since = {}
-
-    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
-        if self.limit_s is not None:
-            self._stop_overdue(tune_controller)
-        return super().choose_trial_to_run(tune_controller)  # type: ignore[misc]
-
-    def _stop_overdue(self, tune_controller: Any) -> None:
-        now = time.monotonic()
-        running = {t.trial_id: t for t in tune_controller.get_live_trials() if t.status == Trial.RUNNING}
-        self._running_since = {tid: self._running_since.get(tid, now) for tid in running}
-        for trial_id, since in list(self._running_since.items()):
-            if now - since > self.limit_s:
-                self._running_since.pop(trial_id)
-                tune_controller.stop_trial(running[trial_id])
+from sweep.tune.moasha import MOASHAScheduler
+from sweep.tune.time_limit import TrialTimeLimitMixin
 
 
 class LimitedFIFOScheduler(TrialTimeLimitMixin, FIFOScheduler):
@@ -91,13 +55,11 @@ def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | 
     ranked = rung_objectives(objectives, resolved_rung_metric(kind, rung_metric))
     if kind == "asha":
         metric = ranked[list(objectives).index(accuracy_objective(objectives))]
-        # time_attr "epoch": a trial reports its last epoch twice when it evaluates the test split
+        # time_attr "epoch": every report is one epoch (test_acc rides on the last one, never a second report)
         scheduler = LimitedASHAScheduler(metric=metric.name, mode="max" if metric.maximize else "min",
                                          time_attr="epoch", grace_period=grace_period,
                                          reduction_factor=reduction_factor, max_t=10**6)
     elif kind == "moasha":
-        from sweep.tune.moasha import MOASHAScheduler
-
         scheduler = MOASHAScheduler(ranked, grace_period, reduction_factor, state_path)
     elif kind == "none":
         scheduler = LimitedFIFOScheduler()

@@ -14,8 +14,6 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +64,8 @@ def out_of_memory(exc: BaseException) -> bool:
 def failure_report(base: dict, static: dict, exc: BaseException) -> dict | None:
     """The last result of a trial that cannot succeed by retrying, or None for a transient error.
 
-    Shared with the stand-in trainable (sweep/standin.py), so the fault tests exercise this code.
+    Shared with the stand-in trainable (tests/support/standin.py), so the fault tests exercise this code.
     """
-    from resnetx.errors import ConfigError
 
     if out_of_memory(exc):
         return {**base, **static, "status": STATUS_FAILED, "error": f"out of memory: {exc}"[:500]}
@@ -219,50 +216,3 @@ def _history(checkpoint: Any) -> list[dict]:
 
     with checkpoint.as_directory() as folder:
         return [dict(h) for h in load_checkpoint(folder).get("history", [])]
-
-
-@dataclass(frozen=True)
-class TrainableEntry:
-    """One ``--trainable`` choice: the Tune function and how the runner feeds it.
-
-    ``needs_data``: the runner loads the dataset once on the driver and passes it as ``data=``.
-    ``options``: called with the sweep's plan on the driver, before Ray starts (its errors are the
-    sweep's one-line errors); its value is passed to every trial as ``options=``.
-    """
-
-    function: Callable[..., None]
-    needs_data: bool = False
-    options: Callable[[Any], Any] | None = None
-
-
-def _replay_trial(config: dict, options: Any = None) -> None:
-    from sweep.tune.replay import replay_trial
-
-    replay_trial(config, options)
-
-
-def _replay_options(plan: Any) -> Any:
-    from sweep.tune.replay import replay_options
-
-    return replay_options(plan)
-
-
-# Explicit registry of ``resnetx sweep --trainable`` names: the real trainable and the replay of a
-# recorded benchmark (sweep/tune/replay.py); the test suite registers its deterministic stand-in
-# (tests/support/standin.py).
-TRAINABLES: dict[str, TrainableEntry] = {
-    "resnetx": TrainableEntry(run_trial, needs_data=True),
-    "replay": TrainableEntry(_replay_trial, options=_replay_options),
-}
-
-
-def register_trainable(name: str, function: Callable[..., None], *, needs_data: bool = False,
-                       options: Callable[[Any], Any] | None = None) -> None:
-    """Add a trainable under ``name`` (tests, and extensions that train something else)."""
-    TRAINABLES[name] = TrainableEntry(function, needs_data, options)
-
-
-def trainable_entry(name: str) -> TrainableEntry:
-    if name not in TRAINABLES:
-        raise ConfigError("--trainable", name, f"must be one of {', '.join(TRAINABLES)}")
-    return TRAINABLES[name]

@@ -13,7 +13,7 @@ def register_standin() -> None:
     import cloudpickle
 
     import tests.support.standin as standin
-    from sweep.tune.trainable import register_trainable
+    from sweep.tune.trainables import register_trainable
 
     # By value: a Ray worker then needs no ``tests`` package on its path to run the stand-in.
     cloudpickle.register_pickle_by_value(standin)

@@ -32,9 +32,9 @@ from ray.tune.search import Searcher
 from reports import schema
 from reports.pareto import Objective
 from resnetx.errors import ConfigError
+from sweep.search.statuses import trial_epochs
 from sweep.tracking.record import Record
 from sweep.tune.replay import replay_reports
-from sweep.tune.statuses import trial_epochs
 
 LIMIT_SLACK = 1e-9
 
@@ -159,8 +159,9 @@ def make_simulation(record: Record, space: Any, objectives: Sequence[Objective],
                     reduction_factor: float = 2.0, compute_limit: float | None = None,
                     primary_replicate: bool = True, rung_metric: str = "auto") -> Simulation:
     """One simulated sweep, its searcher and scheduler built exactly as ``resnetx sweep`` builds them."""
+    from sweep.search.proposers import make_proposer
     from sweep.tune.schedulers import make_scheduler
-    from sweep.tune.searcher import ResNetXSearcher, make_proposer
+    from sweep.tune.searcher import ResNetXSearcher
 
     proposer = make_proposer(search, space, objectives, seed, num_samples)
     searcher = ResNetXSearcher(space, proposer, objectives, seed)

@@ -1,0 +1,319 @@
+"""The sweep's search logic: one place for proposal, budgets, de-duplication, seeds and concurrency.
+
+It knows no Ray: Ray Tune drives it through a thin ``Searcher`` adapter (sweep/tune/searcher.py),
+and the recorded-benchmark simulator drives the same adapter without a cluster. Ray's own
+``OptunaSearch`` cannot skip a point that breaks a parameter budget, cannot reuse the result
+of a network it has already trained, and forgets its study on restore unless given
+storage. This searcher wraps a *proposer* (Optuna ask/tell, seeded random sampling, or a grid)
+and, for every Tune trial it is asked for:
+
+- drops points that break the space's budget, never trained; Optuna is told them as complete
+  trials that violate a constraint (TPE's ``constraints_func``), so it learns the infeasible
+  region instead of proposing it again (a trial told FAIL teaches TPE nothing);
+- recognises points whose trial key (model canonical hash + training settings) was already
+  proposed: the earlier result is reused (told to Optuna again) instead of training twice;
+- sets ``train.seed`` from the sweep seed and the trial key, so the same sweep with the same
+  seed proposes and trains the same configs;
+- when the proposer repeats itself (3 duplicates in a row: TPE does on small discrete spaces),
+  proposes an untrained point drawn at random instead, through the proposer so Optuna learns
+  from it (``enqueue_trial``); on a small finite space the pick is exact, so "used up" means
+  every network is trained.
+
+It owns the concurrency limit (``set_max_concurrency`` returns True), so Tune does not wrap it
+in its ``ConcurrencyLimiter``, which drops ``on_trial_complete`` for trials it no longer counts
+as live: a trial that errored and was re-run by ``--resume`` would never report back. It counts
+what it did with every proposal (:class:`SearchStats`) and why it stopped, in a JSON file beside
+the sweep's Tune state that the runner records on the parent run.
+
+Its whole state pickles, so ``Tuner.restore`` resumes the proposal sequence where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pickle
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from reports.pareto import Objective
+from resnetx.errors import ConfigError
+from sweep.config.experiment import trial_key
+from sweep.config.overrides import merge
+from sweep.search.proposers import EXPLORE_AFTER, EXPLORE_DRAWS, EXPLORE_FINITE_POINTS, Explorer, Proposer
+from sweep.search.statuses import ran_to_the_end, result_has_accuracy, trial_epochs
+from sweep.training.seeding import derive_seed
+
+FINISHED = "FINISHED"  # suggest's "no more trials" (the value of ray.tune.search.Searcher.FINISHED)
+
+
+@dataclass
+class SearchStats:
+    """What happened to every proposal: why fewer than ``num_samples`` trials may have run."""
+
+    proposed: int = 0
+    infeasible: int = 0
+    duplicates: int = 0
+    trained: int = 0
+    late_results: int = 0  # results of trials no longer live (re-run after a restore) that reached the cache
+    results_known: int = 0  # networks trained to their last epoch whose objective values the searcher holds
+    stopped_early: int = 0  # networks the scheduler stopped at a rung (never final results)
+    stop_reason: str = ""  # why the searcher stopped proposing, if it did
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+
+class SearchCore:
+    """Budget-aware, de-duplicating, resumable searcher over a ResNetX search space (no Ray).
+
+    ``suggest`` returns a trial config, None (ask again later: the concurrency limit is reached)
+    or :data:`FINISHED` (no more trials), the contract of Ray Tune's ``Searcher.suggest``.
+    """
+
+    def __init__(self, space: Any, proposer: Proposer, objectives: Sequence[Objective], seed: int,
+                 overrides: dict | None = None, max_attempts: int = 200,
+                 prepare: Callable[[dict], dict] | None = None, stats_path: str | None = None) -> None:
+        self.space, self.proposer, self.objectives = space, proposer, list(objectives)
+        self.seed, self.overrides, self.max_attempts = seed, overrides or {}, max_attempts
+        # Completes a proposal before it is keyed (picklable: it travels with the Tuner's state),
+        # e.g. train.weights: pretrained -> the file of the sweep's pretrain stage.
+        self.prepare = prepare
+        # Latency is a timing worth its cost only when it is an objective (sweep.training.costs).
+        self.measure_latency = any(o.name == "latency_ms" for o in self.objectives)
+        self.stats = SearchStats()
+        self.results: dict[str, list[float] | None] = {}  # trial key -> final objective values (None = failed)
+        # trial key -> values when the scheduler stopped it: a lower fidelity, never a final result
+        self.stopped: dict[str, list[float] | None] = {}
+        self.live: dict[str, tuple[str, Any]] = {}  # tune trial id -> (trial key, token)
+        self.waiting: dict[str, list[Any]] = {}  # trial key -> tokens of duplicates of a running trial
+        self.exhausted = False
+        self.max_concurrent: int | None = None
+        # Trials suggested in this driver session, for the concurrency limit. Not restored: after
+        # Tuner.restore, ``live`` still holds trials that were running at the interruption, and
+        # counting them would block every suggestion until Tune's 600 s wait ends (measured).
+        self.started: set[str] = set()
+        self.finite_points: list[tuple[str, dict]] | None = None  # see _finite_points (empty: not finite)
+        self.explorations = 0  # untrained points picked by _explore
+        self.epochs: dict[str, int | None] = {}  # live tune trial id -> its train.epochs (a shorter run: stopped)
+        self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
+        self.stats_path = stats_path  # ``prepare`` resolved something into the config)
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Own the limit (True), so Tune adds no ConcurrencyLimiter that would drop late results."""
+        self.max_concurrent = max_concurrent
+        return True
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # objectives are our own; Tune's single metric/mode does not apply
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.max_concurrent is not None and len(self.started) >= self.max_concurrent:
+            return None  # Tune asks again when a trial ends
+        attempts, in_a_row = 0, 0
+        while attempts < self.max_attempts or getattr(self.proposer, "finite", False):
+            attempts += 1  # a grid is walked to its end: its points can all be tried, none repeats
+            if not self.exhausted and in_a_row >= EXPLORE_AFTER and hasattr(self.proposer, "explore"):
+                in_a_row = 0  # the proposer keeps repeating itself: an untrained point drawn at random
+                proposal = self._explore()
+                if proposal is None:
+                    return FINISHED
+            else:
+                proposal = None if self.exhausted else self.proposer.propose()
+            if proposal is None:
+                self._stop("the space has no more points (grid done)" if not self.exhausted else "")
+                return FINISHED  # running trials still complete (Tune reports them after FINISHED)
+            config, token = proposal
+            config = _apply_overrides(config, self.overrides)
+            self.stats.proposed += 1
+            # Keyed (and seeded) before ``prepare``: a pretrained network's file lies in the sweep's
+            # folder, and the key and seed of a trial must not depend on the folder's name.
+            key, excess = self._key_if_valid(config)
+            if key is None:
+                self.stats.infeasible += 1
+                self.proposer.tell_infeasible(token, excess)
+                continue
+            if key in self.results:
+                self.stats.duplicates += 1
+                self.proposer.tell(token, self.results[key])
+                in_a_row += 1
+                continue
+            if key in self.stopped:  # stopped early before: the scheduler's verdict stands
+                self.stats.duplicates += 1
+                self.proposer.tell_stopped(token)
+                in_a_row += 1
+                continue
+            if key in self.waiting:
+                self.stats.duplicates += 1
+                self.waiting[key].append(token)
+                in_a_row += 1
+                continue
+            self.waiting[key] = []
+            self.live[trial_id] = (key, token)
+            self.epochs[trial_id] = trial_epochs({"experiment": config})
+            self.started.add(trial_id)
+            self.stats.trained += 1
+            self._write_stats()
+            seed = derive_seed(self.seed, key)
+            config_hash = key
+            if self.prepare is not None:  # before the seed is set: a replicate's pretrain is its own seed's
+                config = self.prepare(config)
+            config.setdefault("train", {})["seed"] = seed
+            if self.prepare is not None:
+                config_hash = self.trial_key(config)  # what trains (the checkpoint records the same hash)
+            self.hash_to_key[config_hash] = key
+            return {"experiment": config, "config_hash": config_hash, "measure_latency": self.measure_latency}
+        # every recent proposal was a duplicate or over budget: the space is used up
+        self._stop(f"{self.max_attempts} proposals in a row were duplicates of trained networks or outside the "
+                   "budget: the space is used up")
+        return FINISHED
+
+    def _explore(self) -> tuple[dict, Any] | None:
+        """An untrained point for a proposer that keeps repeating itself; None (and the stop reason) if none."""
+        proposer = cast(Explorer, self.proposer)  # suggest asks only a proposer that has ``explore``
+        points = self._finite_points()
+        if points is None:
+            proposal = proposer.explore(self._untrained)
+            if proposal is None:
+                self._stop(f"{EXPLORE_DRAWS} random draws found no network that is not trained or running: "
+                           "the space is used up")
+            return proposal
+        untrained = [point for key, point in points if not self._started(key)]
+        if not untrained:
+            self._stop(self._every_network_started(len(points)))
+            return None
+        self.explorations += 1
+        pick = random.Random(derive_seed(self.seed, "explore", self.explorations)).randrange(len(untrained))
+        return proposer.propose_point(untrained[pick])
+
+    def _finite_points(self) -> list[tuple[str, dict]] | None:
+        """(key, point) for the first valid point of each network of a small finite space; else None. Cached."""
+        if self.finite_points is None:
+            try:
+                everything = self.space.every_point(limit=EXPLORE_FINITE_POINTS)
+            except ConfigError:  # continuous or large: explore by random draws (cached as [])
+                everything = []
+            seen: dict[str, dict] = {}
+            for point in everything:
+                key, _ = self._key_if_valid(_apply_overrides(copy.deepcopy(point), self.overrides))
+                if key is not None:
+                    seen.setdefault(key, point)
+            self.finite_points = list(seen.items())
+        return self.finite_points or None
+
+    def _untrained(self, config: dict) -> bool:
+        """A point worth training: within budget, valid, and never started (trained, stopped or running)."""
+        key, _ = self._key_if_valid(_apply_overrides(config, self.overrides))
+        return key is not None and not self._started(key)
+
+    def _started(self, key: str) -> bool:
+        return key in self.results or key in self.stopped or key in self.waiting
+
+    def _every_network_started(self, networks: int) -> str:
+        """The stop reason of a finite space whose every network was started: say how each ended."""
+        finished = sum(v is not None for v in self.results.values())
+        failed = sum(v is None for v in self.results.values())
+        return (f"every one of the {networks} networks of the space was started ({finished} trained to the end, "
+                f"{len(self.stopped)} stopped early, {failed} failed, {len(self.waiting)} running): the space is "
+                "used up")
+
+    def _stop(self, reason: str) -> None:
+        self.exhausted = True
+        if reason and not self.stats.stop_reason:
+            self.stats.stop_reason = reason
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        """The counts, for the runner to record on the parent run (atomic: it may read at any time)."""
+        self.stats.results_known = sum(v is not None for v in self.results.values())
+        self.stats.stopped_early = len(self.stopped)
+        if not self.stats_path:
+            return
+        tmp = f"{self.stats_path}.tmp"
+        with open(tmp, "w") as handle:
+            json.dump(self.stats.to_dict(), handle)
+        os.replace(tmp, self.stats_path)
+
+    def trial_key(self, config: dict) -> str:
+        """``sweep.config.experiment.trial_key``: the run's ``config_hash`` tag (plus the seed for replicates)."""
+        return trial_key(config, self.space.seed_is_axis)
+
+    def _key_if_valid(self, config: dict) -> tuple[str | None, float]:
+        """(trial key, budget excess); the key is None when the point breaks the budget or does not
+        validate (e.g. a ``--set`` override that only some proposals contradict): never trained."""
+        try:
+            excess = self.space.budget_excess(config)
+            if excess > 0:
+                return None, excess
+            return self.trial_key(config), excess
+        except ConfigError:
+            return None, 1.0
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """A live trial resumed after a restore counts toward the limit again once it reports."""
+        if trial_id in self.live:
+            self.started.add(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.started.discard(trial_id)
+        if trial_id not in self.live:
+            self._late_result(result, error)
+            return
+        key, token = self.live.pop(trial_id)
+        values = None if error or not result else objective_values(result, self.objectives)
+        tokens = [token, *self.waiting.pop(key, [])]
+        if values is not None and not ran_to_the_end(result, self.epochs.pop(trial_id, None)):
+            self.stopped[key] = values  # the scheduler stopped it at a rung
+            for waiting_token in tokens:
+                self.proposer.tell_stopped(waiting_token)
+        else:
+            self.results[key] = values
+            for waiting_token in tokens:
+                self.proposer.tell(waiting_token, values)
+        self._write_stats()
+
+    def _late_result(self, result: dict | None, error: bool) -> None:
+        """A trial that errored and was re-run by ``--resume`` completes a second time: its result
+        now stands for its config hash, so later duplicates reuse it (Optuna keeps the earlier
+        FAIL: a finished study trial cannot be told again)."""
+        key = (result or {}).get("config_hash")
+        key = self.hash_to_key.get(key, key) if key else key
+        if error or not key or self.results.get(key) is not None or not ran_to_the_end(result, None):
+            return
+        self.results[key] = objective_values(result or {}, self.objectives)
+        self.stopped.pop(key, None)
+        self.stats.late_results += 1
+        self._write_stats()
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+        self.__dict__.setdefault("stopped", {})  # a sweep saved before stopped results were kept apart
+        self.__dict__.setdefault("epochs", {})
+        self.started = set()  # a new driver session: nothing suggested in it yet
+        # Trials that were running at the save are resumed by Tune under the same ids.
+
+
+def objective_values(result: dict, objectives: Sequence[Objective]) -> list[float] | None:
+    """Objective values of a trial's last result, or None if it must not be ranked."""
+    if not result_has_accuracy(result):
+        return None
+    values = []
+    for objective in objectives:
+        value = result.get(objective.name)
+        if value is None or isinstance(value, bool):
+            return None
+        values.append(float(value))
+    return values
+
+
+def _apply_overrides(config: dict, overrides: dict) -> dict:
+    return merge(config, overrides) if overrides else config
