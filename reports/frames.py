@@ -36,6 +36,7 @@ from reports.pareto import (
     LOG_SCALE_OBJECTIVES,
     Objective,
     default_reference,
+    format_objectives,
     knee_point,
     non_dominated_sort,
     parse_objectives,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 ObjectivesSpec = str | Sequence[Objective] | None
-EPOCHS = "epochs"  # column: epochs a trial trained (the last step of its val_acc series)
+EPOCHS = schema.EPOCHS_METRIC  # column: epochs a trial trained (reports.history.epochs_trained)
 CONFIG_PREFIXES = ("model.", "data.", "train.")
 
 __all__ = ["hypervolume", "knee", "load_sweep", "objectives_of", "pareto_front", "pareto_rank", "plot_front",
@@ -264,23 +265,6 @@ def _tracking_uri(runs_dir: str | Path | None, tracking_uri: str | None) -> str:
     return f"sqlite:///{db}"
 
 
-def _epochs_trained(tracking_uri: str, run_ids: Sequence[str]) -> list[int]:
-    """The last epoch each run logged (the step of its val_acc series; 0 when it logged none).
-
-    The requested ``train.epochs`` says what was asked; this says how far a trial got
-    (stopped early by ASHA or a time limit, diverged, failed).
-    """
-    from reports.mlflow_io import client as mlflow_client
-    from reports.mlflow_io import retry
-
-    client = mlflow_client(tracking_uri)
-    out = []
-    for run_id in run_ids:
-        history = retry(lambda r=run_id: client.get_metric_history(r, "val_acc"))
-        out.append(max((int(m.step) for m in history), default=0))
-    return out
-
-
 def _column_order(frame: pd.DataFrame, objectives: Sequence[Objective], metrics: Sequence[str]) -> list[str]:
     """Ids and outcome first, then objectives and metrics, then the config (model.*, data.*, train.*), then the rest."""
     lead = ["run_id", schema.TAG_TRIAL_ID, schema.TAG_STATUS, EPOCHS, schema.TAG_PARETO_RANK,
@@ -289,7 +273,8 @@ def _column_order(frame: pd.DataFrame, objectives: Sequence[Objective], metrics:
     return [c for c in dict.fromkeys([*lead, *config, *frame.columns]) if c in frame.columns]
 
 
-def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None = None, experiment: str = "resnetx",
+def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None = None,
+              experiment: str = schema.DEFAULT_EXPERIMENT,
                sweep: str | None = None, objectives: ObjectivesSpec = None) -> pd.DataFrame:
     """One sweep from MLflow as a DataFrame: one row per trial, in the order the trials started.
 
@@ -302,6 +287,8 @@ def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None =
     ``tracking_uri`` and ``experiment``, so the other functions here default to the sweep's objectives.
     """
     from reports.analysis import check_objectives
+    from reports.history import epochs_trained
+    from reports.mlflow_io import client as mlflow_client
     from reports.runs import load_sweep as read_sweep
     from reports.runs import resolve_objectives
 
@@ -311,9 +298,9 @@ def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None =
         objectives = parse_objectives(objectives, field="objectives")
     chosen = resolve_objectives(objectives, runs)
     frame = check_objectives(runs.trials, chosen, runs.metric_columns)
-    frame = frame.assign(**{EPOCHS: _epochs_trained(uri, list(frame["run_id"]))})
+    frame = frame.assign(**{EPOCHS: epochs_trained(frame, mlflow_client(uri))})
     frame[schema.TAG_PARETO_RANK] = pareto_rank(frame, chosen)
     frame = frame[_column_order(frame, chosen, runs.metric_columns)].reset_index(drop=True)
-    frame.attrs = {"objectives": ",".join(str(o) for o in chosen), "sweep_run_id": runs.sweep_run_id,
+    frame.attrs = {"objectives": format_objectives(chosen), "sweep_run_id": runs.sweep_run_id,
                    "tracking_uri": uri, "experiment": experiment}
     return frame

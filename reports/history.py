@@ -8,6 +8,7 @@ read each trial's metric at the chosen epoch and rank every trial that reached i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,14 +23,26 @@ from resnetx.errors import ConfigError
 AT_END_ONLY = ("test_acc", "train_time_s")  # not defined at an intermediate epoch
 
 
-def epochs_trained(sweep: SweepRuns) -> pd.Series:
-    """Epochs each trial trained (the ``epochs`` metric; older runs: the last step of val_acc)."""
-    if schema.EPOCHS_METRIC in sweep.trials.columns and sweep.trials[schema.EPOCHS_METRIC].notna().all():
-        return sweep.trials[schema.EPOCHS_METRIC]
-    client = mlflow_client(sweep.tracking_uri)
-    steps = [max((m.step for m in retry(lambda r=run_id: client.get_metric_history(r, "val_acc"))), default=0)
-             for run_id in sweep.trials["run_id"]]
-    return pd.Series(steps, index=sweep.trials.index, dtype=float)
+def epochs_trained(trials: pd.DataFrame, client: Any) -> pd.Series:
+    """Epochs each trial trained: its ``epochs`` metric, else the last step of its val_acc, else 0.
+
+    The one rule for the report (``--at-epoch``) and the notebook frame (``reports.load_sweep``).
+    The metric is what the trial itself says it trained (where a stopped trial stopped); the
+    val_acc history is read only for the runs that lack it (older runs, trials that failed before
+    the end), one request each: against a remote server every request is a round trip.
+    ``client`` is an ``MlflowClient``. The requested ``train.epochs`` says what was asked, not
+    how far a trial got.
+    """
+    logged = (pd.to_numeric(trials[schema.EPOCHS_METRIC], errors="coerce") if schema.EPOCHS_METRIC in trials.columns
+              else pd.Series(np.nan, index=trials.index))
+    epochs = [int(value) if np.isfinite(value) else last_step(client, run_id, "val_acc")
+              for run_id, value in zip(trials["run_id"], logged.to_numpy(dtype=float))]
+    return pd.Series(epochs, index=trials.index, dtype=int, name=schema.EPOCHS_METRIC)
+
+
+def last_step(client: Any, run_id: str, metric: str) -> int:
+    """The last step (epoch) at which a run logged ``metric``; 0 when it never did."""
+    return max((int(m.step) for m in retry(lambda: client.get_metric_history(run_id, metric))), default=0)
 
 
 def at_common_epoch(sweep: SweepRuns, objectives: Sequence[Objective], epoch: int | str) -> tuple[pd.DataFrame, int]:
@@ -40,7 +53,8 @@ def at_common_epoch(sweep: SweepRuns, objectives: Sequence[Objective], epoch: in
     """
     trials = sweep.trials.copy()
     done = trials[schema.TAG_STATUS].isin(schema.COMPLETED_STATUSES)
-    trained = epochs_trained(sweep)
+    client = mlflow_client(sweep.tracking_uri)
+    trained = epochs_trained(trials, client)
     if epoch == "common":
         if not done.any():
             raise ConfigError("--at-epoch", epoch, "no trial finished or stopped: there is no common epoch")
@@ -55,7 +69,6 @@ def at_common_epoch(sweep: SweepRuns, objectives: Sequence[Objective], epoch: in
     longest = int(trained.max()) if len(trained) and pd.notna(trained.max()) else 0
     if chosen > longest:  # no trial reached it: the ranking would be empty, not a report
         raise ConfigError("--at-epoch", epoch, f"no trial reached it; the longest trained {longest} epoch(s)")
-    client = mlflow_client(sweep.tracking_uri)
     for objective in objectives:
         if objective.name in AT_END_ONLY:
             raise ConfigError("--at-epoch", epoch, f"objective {objective.name} is known only at the end of a trial; "

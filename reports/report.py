@@ -25,7 +25,7 @@ from reports import schema
 from reports.analysis import ON_FRONT, RANK, Analysis, analyse
 from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
-from reports.pareto import UNRANKED, Objective
+from reports.pareto import UNRANKED, Objective, format_objectives
 from reports.provenance import package_versions, utc_now
 from reports.runs import KIND_SWEEP, SweepRuns, load_sweep, resolve_objectives
 from resnetx.errors import ConfigError
@@ -71,7 +71,7 @@ def recorded_reference(sweep: SweepRuns, objectives: Sequence[Objective]) -> tup
     if not text:
         return None, ""
     recorded = json.loads(text)
-    if recorded.get("objectives") != ",".join(str(o) for o in objectives):
+    if recorded.get("objectives") != format_objectives(objectives):
         return None, ""
     return [float(v) for v in recorded["values"]], str(recorded.get("source", "recorded with the sweep"))
 
@@ -112,7 +112,7 @@ def csv_frame(frame: pd.DataFrame, objectives: Sequence[Objective], first: Seque
 
 def settings_of(sweep: SweepRuns, objectives: Sequence[Objective]) -> dict[str, Any]:
     tags = sweep.parent.tags if sweep.parent else {}
-    out: dict[str, Any] = {"objectives (used)": ",".join(str(o) for o in objectives)}
+    out: dict[str, Any] = {"objectives (used)": format_objectives(objectives)}
     for tag in (schema.TAG_OBJECTIVES, schema.TAG_SPACE, schema.TAG_SEARCH, schema.TAG_SWEEP_SEED, schema.TAG_DATASET):
         if tag in tags:
             out[tag if tag != schema.TAG_OBJECTIVES else "objectives (sweep)"] = tags[tag]
@@ -170,7 +170,7 @@ def log_report(sweep: SweepRuns, out_dir: Path, subfolder: str = "") -> str | No
     return sweep.parent.run_id
 
 
-def build_report(tracking_uri: str, experiment: str = "resnetx", out_dir: str | Path | None = None,
+def build_report(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT, out_dir: str | Path | None = None,
                  objectives: str | Sequence[Objective] | None = None, sweep_run_id: str | None = None,
                  budgets: Sequence[float] | None = None, log_to_mlflow: bool = True,
                  reference: Sequence[float] | None = None, reports_root: str | Path | None = None,

@@ -244,7 +244,8 @@ def latest_sweep_with_trials(client: Any, experiment_id: str) -> tuple[Any, list
     return newest, []
 
 
-def load_sweep(tracking_uri: str, experiment: str = "resnetx", sweep_run_id: str | None = None) -> SweepRuns:
+def load_sweep(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT,
+               sweep_run_id: str | None = None) -> SweepRuns:
     """Read one sweep: ``sweep_run_id``, else the latest sweep in ``experiment`` that has trials.
 
     Newer sweeps without a single trial (one that failed before its first trial started, or

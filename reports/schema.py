@@ -6,6 +6,10 @@ them only with a migration note in the changelog.
 
 from __future__ import annotations
 
+# The MLflow experiment sweeps log to and reports read when none is named. Here, not in
+# sweep.config, because reports never import sweep; sweep's defaults are this one.
+DEFAULT_EXPERIMENT = "resnetx"
+
 # -- tags -----------------------------------------------------------------------------------
 TAG_ROLE = "role"  # "sweep" on the parent run, "trial" on child runs, "train" for `resnetx train`
 ROLE_SWEEP, ROLE_TRIAL, ROLE_TRAIN = "sweep", "trial", "train"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -123,7 +124,20 @@ def test_equal_hashes_mean_equal_parameter_counts_over_a_grid():
 
 def test_canonical_hash_is_stable_text():
     h = builtin_config("resnet50").canonical_hash()
-    assert len(h) == 12 and int(h, 16) >= 0
+    assert len(h) == 12 and set(h) <= set("0123456789abcdef")
+    # by hand: torchvision's ResNet-50 (bottleneck units 3-4-6-3, widths 64..512 expanded 4x, stride 2
+    # from the second stage, every shortcut from the node before), 12 hex digits of SHA-256 over the
+    # sorted, compact JSON of its canonical form
+    resnet50 = {"unit": "bottleneck", "stem": "imagenet", "shortcut": "projection", "in_channels": 3,
+                "num_classes": 1000, "stem_width": 64, "num_nodes": [3, 4, 6, 3],
+                "hidden_widths": [64, 128, 256, 512], "out_widths": [256, 512, 1024, 2048],
+                "strides": [1, 2, 2, 2], "kernel_size": 3, "preds": list(range(16)), "drop_rate": 0.0,
+                "zero_init_last": False}
+    blob = json.dumps(resnet50, sort_keys=True, separators=(",", ":")).encode()
+    assert h == hashlib.sha256(blob).hexdigest()[:12]
+    cfg = builtin_config("resnet50")
+    assert cfg.replace(start_id=5, end_id=9).canonical_hash() == h  # fold 1: the ids wire nothing
+    assert cfg.replace(num_classes=10).canonical_hash() != h
     assert h == ResNetXConfig(**builtin_config("resnet50").to_dict()).canonical_hash()
 
 

@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from reports import schema
-from reports.pareto import non_dominated_sort
 from reports.report import build_report
 from reports.runs import load_sweep, parse_param
 from resnetx.errors import ConfigError
@@ -175,9 +174,19 @@ def test_load_sweep_reads_latest_sweep_with_typed_params(store):
     assert row["status"] == "finished" and row["dataset"] == "digits" and row["trial_id"] == "trial_t4"
     assert row["params"] == store["params"]["t4"] and row["val_acc"] == pytest.approx(0.95)  # latest epoch
     assert math.isnan(frame.set_index("run_name").loc["t7", "val_acc"])
-    assert isinstance(row["start_time"], pd.Timestamp) and row["duration_s"] >= 0
-    for column in ("model.fold", "train.lr", "val_acc"):
-        assert column not in sweep.metric_columns or column == "val_acc"
+    assert isinstance(row["start_time"], pd.Timestamp)
+    # durations: MLflow's own start and end of each run, in milliseconds, read past reports.runs
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store["uri"])
+    for run_id, duration in zip(frame["run_id"], frame["duration_s"]):
+        info = client.get_run(run_id).info
+        assert duration == pytest.approx((info.end_time - info.start_time) / 1000, abs=1e-6)
+    # what _log_trial logs: per-epoch and final metrics are metrics, the flattened config is params
+    assert set(sweep.metric_columns) == {"val_acc", "val_loss", "train_loss", "lr", "epoch_time_s", "images_per_s",
+                                         "params", "flops", "latency_ms", "best_val_acc", "test_acc", "train_time_s"}
+    assert {"model.fold", "train.lr", "train.seed"} <= set(sweep.param_columns)
+    assert not set(sweep.param_columns) & set(sweep.metric_columns)
     older = load_sweep(store["uri"], "resnetx", store["old_parent"])
     assert sorted(older.trials["run_id"]) == sorted(store["old_children"])
 
@@ -198,8 +207,9 @@ def test_train_runs_are_reported_when_no_sweep_exists(store, tmp_path):
     result = build_report(store["uri"], "solo", tmp_path / "solo", log_to_mlflow=True)
     assert result.sweep.kind == "train" and result.logged_to is None
     assert list(result.front["run_name"]) == ["train0"]  # more accurate with fewer parameters than train1
-    ranks = non_dominated_sort(result.analysis.ranked[["val_acc", "params"]].to_numpy(float), [True, False])
-    assert (ranks == result.analysis.ranked["pareto_rank"].to_numpy()).all()
+    # by hand: train0 (0.8, fold 1: 174,970 params) dominates train1 (0.7, fold 2: 177,722 params)
+    ranked = result.analysis.ranked
+    assert dict(zip(ranked["run_name"], ranked["pareto_rank"])) == {"train0": 0, "train1": 1}
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -235,6 +245,9 @@ def test_build_report_writes_files_tags_and_artifacts(store, tmp_path):
     failed = pd.read_csv(files["failed_csv"])
     assert sorted(pareto["run_name"]) == sorted(RANKABLE) and sorted(failed["run_name"]) == sorted(UNRANKABLE)
     assert {"pareto_rank", "on_front", "val_acc", "params", "model.fold", "config_hash"} <= set(pareto.columns)
+    # by hand, (val_acc, params): t3 (0.85, 44,226), t0 (0.90, 174,970), t2 (0.91, 176,698), t1 = t6
+    # (0.93, 177,722), t4 (0.95, 178,672): each more accurate than every smaller one, so all on rank 0
+    assert dict(zip(pareto["run_name"], pareto["pareto_rank"])) == {n: 0 for n in ("t0", "t1", "t2", "t3", "t4", "t6")}
     front = set(pareto.loc[pareto["on_front"], "run_name"])
     assert front == expected_front(store) and {"t1", "t6"} <= front  # equal points share rank 0
     assert set(result.front["run_name"]) == front
@@ -294,11 +307,14 @@ def test_fold_ablation_splits_scratch_and_warm(store, tmp_path):
     assert scratch.loc[1, "n"] == 2 and scratch.loc[1, "mean"] == pytest.approx((0.89 + 0.84) / 2)
     assert scratch.loc[1, "val_acc mean"] == pytest.approx((0.90 + 0.85) / 2)
     assert scratch.loc[1, "spread over"] == "pooled: model.base, model.stem_width"  # t3 is a narrower network
-    assert scratch.loc[2, "std"] == pytest.approx(0.0) and scratch.loc[2, "spread over"] == "seeds"
+    # t1 and t6 are one config with one seed (0): one network measured twice, so one value, not two seeds
+    assert scratch.loc[2, "n"] == 1 and scratch.loc[2, "repeats collapsed"] == 1
+    assert scratch.loc[2, "mean"] == pytest.approx(0.92) and math.isnan(scratch.loc[2, "std"])
+    assert scratch.loc[2, "spread over"] == "seeds" and scratch.loc[1, "repeats collapsed"] == 0
     assert scratch.loc[2, "diff vs fold 1"] == pytest.approx(0.92 - 0.865)
-    # Welch's interval by hand: fold 2 has no spread, fold 1 has s = 0.05/sqrt(2): se = s / sqrt(2) = 0.025,
-    # Welch's dof = 1, t(0.975, 1) = 12.7062
-    assert scratch.loc[2, "95% CI high"] - scratch.loc[2, "diff vs fold 1"] == pytest.approx(12.7062 * 0.025, rel=1e-4)
+    # one value has no spread of its own: no interval (Welch's by hand is in tests/test_ablation.py)
+    assert math.isnan(scratch.loc[2, "95% CI low"]) and math.isnan(scratch.loc[2, "95% CI high"])
+    assert scratch.loc[2, "pairing"] == "unpaired"  # from scratch: nothing shared with fold 1
     warm = table[table["start"] == "warm-started"]
     assert list(warm["model.fold"]) == [2] and warm["mean"].iloc[0] == pytest.approx(0.94)
 
@@ -314,6 +330,9 @@ def test_stopped_trials_are_shown_apart_and_ranked_only_at_a_common_epoch(store,
     assert "t5" in ranked.index and at1.analysis.at_epoch == 1
     assert ranked.loc["t5", "val_acc"] == pytest.approx(0.88 - 0.05)  # its value at epoch 1, not its last
     assert ranked.loc["t0", "val_acc"] == pytest.approx(0.90 - 0.05)
+    # by hand at epoch 1 (val_acc = final - 0.05): t5 (0.83, 174,970) is dominated by t0 (0.85, 174,970)
+    # only; every other trial is more accurate than each smaller one
+    assert ranked["pareto_rank"].to_dict() == {"t0": 0, "t1": 0, "t2": 0, "t3": 0, "t4": 0, "t5": 1, "t6": 0}
     common = build_report(store["uri"], "resnetx", tmp_path / "s2", log_to_mlflow=False, at_epoch="common")
     assert common.analysis.at_epoch == 2
     with pytest.raises(ConfigError, match=r"^--at-epoch: got 'soon'"):

@@ -62,11 +62,35 @@ def test_same_seed_proposes_the_same_configs(search):
     assert [c["config_hash"] for c in other] != [c["config_hash"] for c in first]
 
 
+def _changed(experiment: dict, section: str, **fields) -> dict:
+    return {**experiment, section: {**experiment[section], **fields}}
+
+
 def test_trial_seed_is_derived_from_the_sweep_seed_and_the_config():
     s = searcher("random", seed=7)
     config = s.suggest("t0")
     assert config["experiment"]["train"]["seed"] == derive_seed(7, config["config_hash"])
-    assert config["config_hash"] == s.trial_key(config["experiment"])
+
+
+def test_the_trial_key_sees_what_is_trained_and_nothing_else():
+    """The key a proposal carries against variants built here: execution-only fields (seed, device,
+    threads), the data download flag and, at fold 1, the start/end ids build the same network the
+    same way, so the key stays; the learning rate, the epochs and the fold change what is trained."""
+    s = searcher("random", seed=7)
+    config = s.suggest("t0")
+    experiment, key = config["experiment"], config["config_hash"]
+    assert experiment["model"]["fold"] == 1 and experiment["model"]["start_id"] == 2  # what the variants assume
+    assert len(key) == 12 and set(key) <= set("0123456789abcdef")
+    same = [_changed(experiment, "train", seed=experiment["train"]["seed"] + 1),
+            _changed(experiment, "train", device="cpu", num_threads=1, checkpoint_every=3),
+            _changed(experiment, "data", download=False),
+            _changed(experiment, "model", start_id=1, end_id=None)]
+    assert [s.trial_key(v) for v in same] == [key] * len(same)
+    different = [_changed(experiment, "train", lr=experiment["train"]["lr"] * 2),
+                 _changed(experiment, "train", epochs=experiment["train"]["epochs"] + 1),
+                 _changed(experiment, "model", fold=2)]
+    keys = [s.trial_key(v) for v in different]
+    assert key not in keys and len(set(keys)) == len(different)
 
 
 @pytest.mark.parametrize("search", ["random", "optuna"])

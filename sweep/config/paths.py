@@ -10,10 +10,11 @@ import os
 import re
 from pathlib import Path
 
+from reports import schema
 from resnetx.errors import ConfigError
 
 DEFAULT_RUNS_DIR = "resnetx-runs"
-DEFAULT_EXPERIMENT = "resnetx"
+DEFAULT_EXPERIMENT = schema.DEFAULT_EXPERIMENT  # named once, where reports can read it too
 # Stores MLflow 3 accepts (its file store is refused unless MLFLOW_ALLOW_FILE_STORE=true).
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 # SQLAlchemy's database driver of each database URI scheme (scheme or scheme+driver) -> (module,

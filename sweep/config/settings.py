@@ -8,6 +8,7 @@ from pydantic import StrictBool, StrictInt, model_validator
 
 from resnetx.config import StrictConfig
 from resnetx.errors import ConfigError
+from sweep.config.paths import DEFAULT_EXPERIMENT
 
 SEARCHES = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "moasha", "none")
@@ -47,7 +48,7 @@ class SweepSettings(StrictConfig):
     trial_timeout_s: float | None = None
     max_failures: StrictInt = 2
     seed: StrictInt = 0
-    experiment: str = "resnetx"
+    experiment: str = DEFAULT_EXPERIMENT
     name: str | None = None  # Tune experiment name; default sweep-<timestamp>
     runs_dir: str | None = None
     tracking_uri: str | None = None
