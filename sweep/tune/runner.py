@@ -390,7 +390,7 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
 
 
 def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, parent_run: Any = None) -> SweepOutcome:
-    from sweep.tune.interrupts import interrupted
+    from sweep.tune.interrupts import interrupted, sigint_restored
 
     settings = plan.settings
     started = time.monotonic()
@@ -401,7 +401,8 @@ def _run(plan: SweepPlan, experiment_id: str, console: Console, data: Any, paren
     try:
         _pretrain_stage(plan, tune_path, data, parent, console)
         tune_behaviour()
-        results = build(_trainable(plan, data)).fit()
+        with sigint_restored():  # a notebook keeps its own Ctrl-C after the sweep
+            results = build(_trainable(plan, data)).fit()
     except BaseException:
         parent.end("FAILED")  # never left RUNNING; a FAILED sweep can still be resumed
         raise

@@ -24,14 +24,24 @@ from resnetx.errors import ConfigError
 STATIC_KEYS = ("params", "flops", "latency_ms")
 
 
-def _assigned_cpus() -> int:
+def assigned_resource(name: str, default: float) -> float:
+    """What Ray assigned this worker of resource ``name`` (``default`` outside a Ray worker).
+
+    Only Ray's own "not a worker" answer (an AssertionError, Ray 2.60) means the default: any
+    other error, e.g. a renamed API in another Ray version, surfaces instead of silently
+    training on one CPU without a GPU.
+    """
     import ray
 
     try:
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    except Exception:
-        cpus = 1
-    return max(1, round(cpus))
+        resources = ray.get_runtime_context().get_assigned_resources()
+    except AssertionError:  # "This method is only available when the process is a worker"
+        return default
+    return float(resources.get(name, default))
+
+
+def _assigned_cpus() -> int:
+    return max(1, round(assigned_resource("CPU", 1)))
 
 
 def _static_metrics(cfg: Any, input_size: tuple[int, int, int], latency: bool) -> dict[str, float]:
@@ -97,6 +107,17 @@ def report_with_checkpoint(payload: dict, checkpoint_dir: str | Path | None) -> 
         raise
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    import warnings
+
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
 class _TrialStorage:
     """This trial's folder on the storage filesystem (local, NFS or an object store).
 
@@ -109,13 +130,18 @@ class _TrialStorage:
 
     @classmethod
     def current(cls) -> _TrialStorage | None:
+        """This trial's storage, or None outside a Tune session. Ray's storage context is internal
+        API: where it moved (another Ray version) the clean-up is skipped with a warning, never silently."""
         try:
             from ray.train._internal.session import get_session
-
-            storage = get_session().storage
-            return cls(storage.storage_filesystem, storage.trial_fs_path)
-        except Exception:  # another Ray version: no clean-up; the error still fails the trial
+        except ImportError as exc:
+            _warn_once(f"no checkpoint clean-up on a failed copy: {exc}")
             return None
+        session = get_session()
+        if session is None:
+            return None
+        storage = session.storage
+        return cls(storage.storage_filesystem, storage.trial_fs_path)
 
     def checkpoints(self) -> set[str]:
         import pyarrow.fs
@@ -165,7 +191,6 @@ def run_trial(config: dict, data: Any = None) -> None:
         return
 
     epochs = cfg.train.epochs
-    work = Path(tempfile.mkdtemp(prefix="resnetx-trial-"))
     checkpoint = tune.get_checkpoint()
     earlier = _history(checkpoint)  # a retried or resumed trial continues its best and its clock
     best = {"val_acc": max((float(h["val_acc"]) for h in earlier), default=float("-inf"))}
@@ -181,6 +206,9 @@ def run_trial(config: dict, data: Any = None) -> None:
                    "train_time_s": time.perf_counter() - started}
         report_with_checkpoint(payload, checkpoint_dir)
 
+    # Made only now, and removed in the ``finally`` below: a corrupt checkpoint (``_history``
+    # raises, Tune retries) must not leave a folder behind on every retry.
+    work = Path(tempfile.mkdtemp(prefix="resnetx-trial-"))
     try:
         if checkpoint is not None:
             with checkpoint.as_directory() as resume_dir:
@@ -200,12 +228,7 @@ def run_trial(config: dict, data: Any = None) -> None:
 
 
 def _assigned_gpus() -> float:
-    import ray
-
-    try:
-        return float(ray.get_runtime_context().get_assigned_resources().get("GPU", 0))
-    except Exception:
-        return 0.0
+    return assigned_resource("GPU", 0.0)
 
 
 def _history(checkpoint: Any) -> list[dict]:
