@@ -112,6 +112,26 @@ def _train_one(config: dict, path: str, data: Any = None) -> dict[str, Any]:
             "params": result.final["params"], "train_time_s": result.final["train_time_s"]}
 
 
+def gather_or_cancel(refs: list[Any]) -> list[Any]:
+    """Every task's result; when one fails (or the user interrupts), cancel the others first.
+
+    ``ray.get`` of a list raises at the first failure and leaves the other tasks training on,
+    for nothing, holding the CPUs and GPUs the sweep's trials need next.
+    """
+    import ray
+
+    pending = list(refs)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)  # raises the finished task's error
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    return ray.get(refs)
+
+
 def run_pretrain_stage(jobs: list[PretrainJob], data: Any, cpus: float, gpus: float, console: Any) -> list[dict]:
     """Train the jobs whose weights do not exist yet, in parallel; return what every job trained to."""
     import ray
@@ -124,7 +144,7 @@ def run_pretrain_stage(jobs: list[PretrainJob], data: Any, cpus: float, gpus: fl
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train_one)
     data_ref = ray.put(data) if data is not None and todo else None
     try:
-        results = ray.get([task.remote(job.config, job.path, data_ref) for job in todo])
+        results = gather_or_cancel([task.remote(job.config, job.path, data_ref) for job in todo])
     except ray.exceptions.RayTaskError as exc:  # one line, with the task's own reason
         cause = exc.cause if exc.cause is not None else exc
         raise ConfigError("pretrain", type(cause).__name__, " ".join(str(cause).split())[:300]) from None
