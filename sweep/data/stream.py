@@ -12,10 +12,19 @@ Two ways for a :class:`~sweep.data.load.DatasetBundle` to reach the training dev
 
 :func:`choose_path` decides (``data.loader``: ``auto`` | ``resident`` | ``stream``): ``auto``
 streams when what residency would put on the device (train + val, + test when it is evaluated)
-is larger than ``data.resident_limit_mb`` MiB, or, when that is unset, than
-:data:`RESIDENT_FRACTION` of the device's free memory at the time of the choice. On the CPU the
-resident path copies nothing (tensors share the bundle's numpy memory), so ``auto`` without a
-limit is always resident there; a limit set explicitly applies on every device.
+is larger than ``data.resident_limit_mb`` MiB or, when that is unset, than the trial's own part of
+the accelerator: its share of the device (``gpu_share``: a Ray trial's ``--gpus-per-trial``, 1.0
+alone) times the device's total memory, less :data:`SHARE_MARGIN` of that share for the model, its
+activations and workspace, and never more than what is free at that moment less the same margin.
+Trials packed onto one GPU therefore each decide within their own share: four at 0.25 cannot all
+claim half of the memory that is free before any of them has allocated. On the CPU the resident
+path copies nothing (tensors share the bundle's numpy memory), so ``auto`` without a limit is
+always resident there; a limit set explicitly applies on every device. The device's memory is
+read through a :data:`MemoryQuery` (default :func:`device_memory`), which tests replace.
+
+A resident plan whose copy to the device still runs out of memory (another process took it
+meanwhile, a limit set too high) falls back to streaming (:func:`move_resident`, one log line)
+instead of failing the trial.
 
 Randomness: the epoch's order and each batch's crop/flip come from seeds derived from
 (``train.seed``, epoch, batch index), not from a stream carried across batches. The batches are
@@ -26,8 +35,9 @@ the resident path's (one device generator), so the two paths train the same way,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,8 +50,13 @@ from sweep.data.augment import BatchAugment
 from sweep.data.load import DatasetBundle
 
 PATH_RESIDENT, PATH_STREAM = "resident", "stream"
-RESIDENT_FRACTION = 0.5  # of the device's free memory, when data.resident_limit_mb is unset
+# Of the trial's share of the device, kept free of resident data (for the model, activations,
+# optimizer state and workspace), when data.resident_limit_mb is unset.
+SHARE_MARGIN = 0.1
 MIB = 2**20
+# (free, total) bytes of an accelerator now; None for the CPU (residency there copies nothing).
+MemoryQuery = Callable[[torch.device], tuple[int, int] | None]
+_LOG = logging.getLogger(__name__)
 _ORDER, _AUGMENT = 0, 1  # seed domains: an epoch's order, a batch's crop/flip
 
 
@@ -71,12 +86,14 @@ def resident_bytes(data: DatasetBundle, evaluate_test: bool) -> int:
     return int(sum(a.nbytes for a in arrays))
 
 
-def free_device_bytes(device: torch.device) -> int | None:
-    """Free memory of an accelerator now; None for the CPU (residency there copies nothing)."""
+def device_memory(device: torch.device) -> tuple[int, int] | None:
+    """(free, total) bytes of an accelerator now; None for the CPU (the default :data:`MemoryQuery`)."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        free, total = torch.cuda.mem_get_info(device)
+        return int(free), int(total)
     if device.type == "mps":
-        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+        total = int(torch.mps.recommended_max_memory())
+        return max(0, total - int(torch.mps.driver_allocated_memory())), total
     return None
 
 
@@ -85,16 +102,37 @@ def default_workers() -> int:
     return max(1, min(4, torch.get_num_threads() // 2))
 
 
-def choose_path(cfg: DataConfig, data: DatasetBundle, device: torch.device, evaluate_test: bool) -> DataPlan:
-    """Resident when it fits (or is asked for), else stream; see the module docstring for the rule."""
+def share_limit_mb(memory: tuple[int, int], gpu_share: float) -> tuple[float, str]:
+    """The most MiB of resident data a trial with ``gpu_share`` of a device with ``memory`` (free,
+    total bytes) may hold, and how it was found (see the module docstring)."""
+    free, total = memory
+    share = min(1.0, gpu_share)
+    own = share * total
+    margin = SHARE_MARGIN * own
+    limit = max(0.0, min(own - margin, free - margin)) / MIB
+    return limit, (f"{share:g} of {total / MIB:.4g} MiB less {SHARE_MARGIN:g} of it, "
+                   f"{free / MIB:.4g} MiB free")
+
+
+def choose_path(cfg: DataConfig, data: DatasetBundle, device: torch.device, evaluate_test: bool, *,
+                gpu_share: float = 1.0, memory: MemoryQuery | None = None) -> DataPlan:
+    """Resident when it fits (or is asked for), else stream; see the module docstring for the rule.
+
+    ``gpu_share``: the part of ``device`` this training owns (a Ray trial's assigned GPUs, at most 1;
+    1.0 when alone). ``memory``: how the device's free and total memory are read (default
+    :func:`device_memory`).
+    """
+    if not gpu_share > 0:
+        raise ValueError(f"gpu_share must be > 0; got {gpu_share!r}")
     need = resident_bytes(data, evaluate_test) / MIB
     workers = cfg.workers if cfg.workers is not None else default_workers()
     limit: float | None = cfg.resident_limit_mb
     source = "data.resident_limit_mb"
     if limit is None:
-        free = free_device_bytes(device)
-        limit = None if free is None else RESIDENT_FRACTION * free / MIB
-        source = f"{RESIDENT_FRACTION:g} of free {device.type} memory"
+        found = (memory or device_memory)(device)
+        if found is not None:
+            limit, source = share_limit_mb(found, gpu_share)
+            source = f"{device.type}: {source}"
     if cfg.loader != "auto":
         path, reason = cfg.loader, f"{cfg.loader}: asked for (data.loader)"
     elif limit is None:
@@ -104,6 +142,31 @@ def choose_path(cfg: DataConfig, data: DatasetBundle, device: torch.device, eval
     else:
         path, reason = PATH_RESIDENT, f"resident: {need:.3g} MiB <= {limit:.3g} MiB ({source})"
     return DataPlan(path, reason, need, limit, workers if path == PATH_STREAM else 0)
+
+
+def move_resident(plan: DataPlan, arrays: Sequence[np.ndarray], move: Callable[[np.ndarray], Tensor],
+                  device: torch.device, workers: int | None = None) -> tuple[list[Tensor] | None, DataPlan]:
+    """Copy ``arrays`` to the device with ``move`` for a resident ``plan``: (the tensors, ``plan``).
+
+    If the device runs out of memory on the way (``torch.OutOfMemoryError``), what was copied is
+    given back and the answer is (None, the plan switched to streaming with ``workers``, default
+    :func:`default_workers`), logged in one line: the trial trains, more slowly, instead of failing.
+    """
+    moved: list[Tensor] = []
+    try:
+        for array in arrays:
+            moved.append(move(array))
+    except torch.OutOfMemoryError as exc:
+        moved.clear()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fallback = replace(plan, path=PATH_STREAM, workers=workers if workers is not None else default_workers(),
+                           reason=f"stream: out of {device.type} memory moving {plan.resident_mb:.3g} MiB "
+                                  f"resident ({first[:160]}); planned {plan.reason}")
+        _LOG.warning("data: %s", fallback.reason)
+        return None, fallback
+    return moved, plan
 
 
 # -- the stream ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig, TrainConfig
 from sweep.data.augment import BatchAugment, default_padding, normalizer, to_input
 from sweep.data.load import DatasetBundle, load_dataset
-from sweep.data.stream import PATH_STREAM, DataPlan, StreamedBundle, choose_path
+from sweep.data.stream import PATH_STREAM, DataPlan, StreamedBundle, choose_path, move_resident
 from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
 from sweep.training.costs import measure_costs, numeric
 
@@ -182,10 +182,13 @@ def check_resumable(state: dict[str, Any], cfg: ExperimentConfig, where: str, ex
                       "may continue, with --extend-epochs)")
 
 
-def data_plan(cfg: ExperimentConfig, data: DatasetBundle, device: torch.device | None = None) -> DataPlan:
-    """How :func:`train` will feed ``data`` to ``device`` (default: ``train.device`` resolved)."""
+def data_plan(cfg: ExperimentConfig, data: DatasetBundle, device: torch.device | None = None,
+              gpu_share: float = 1.0) -> DataPlan:
+    """How :func:`train` will feed ``data`` to ``device`` (default: ``train.device`` resolved).
+
+    ``gpu_share``: the part of the device this run owns (a Ray trial's GPUs; see ``sweep.data.stream``)."""
     device = device if device is not None else resolve_device(cfg.train.device)
-    return choose_path(cfg.data, data, device, cfg.train.evaluate_test)
+    return choose_path(cfg.data, data, device, cfg.train.evaluate_test, gpu_share=gpu_share)
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -235,16 +238,20 @@ class _Loop:
         self.test_x: Tensor | None = None
         self.test_y: Tensor | None = None
         self.stream: StreamedBundle | None = None
+        if self.plan.path != PATH_STREAM:  # out of memory on the way: streamed instead (move_resident)
+            moved, self.plan = move_resident(self.plan, (data.train_x, data.train_y, data.val_x, data.val_y),
+                                             lambda a: _device_tensor(a, device), device, cfg.data.workers)
+            if moved is not None:
+                self.train_x, self.train_y, self.val_x, self.val_y = moved
         if self.plan.path == PATH_STREAM:
-            self.stream = StreamedBundle(data, batch_size=bs, steps_per_epoch=self.steps_per_epoch,
-                                         eval_batch_size=self.eval_batch_size, seed=self.tc.seed,
-                                         augment=self.augment, workers=self.plan.workers,
-                                         pin_memory=device.type == "cuda")
-        else:
-            self.train_x, self.train_y = _device_tensor(data.train_x, device), _device_tensor(data.train_y, device)
-            self.val_x, self.val_y = _device_tensor(data.val_x, device), _device_tensor(data.val_y, device)
+            self.stream = self._stream(self.plan.workers)
         self.step = 0
         self.check_every = 1 if device.type == "cpu" else 25  # a CPU loss check costs nothing
+
+    def _stream(self, workers: int) -> StreamedBundle:
+        return StreamedBundle(self.data, batch_size=self.tc.batch_size, steps_per_epoch=self.steps_per_epoch,
+                              eval_batch_size=self.eval_batch_size, seed=self.tc.seed, augment=self.augment,
+                              workers=workers, pin_memory=self.device.type == "cuda")
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp is None:
@@ -343,8 +350,11 @@ class _Loop:
         """The test split, moved to the device only now (resident) and dropped after; streamed otherwise."""
         if self.stream is not None:
             return self.evaluate(self._streamed(self.stream.eval_batches("test")))
-        self.test_x, self.test_y = _device_tensor(self.data.test_x, self.device), _device_tensor(self.data.test_y,
-                                                                                                 self.device)
+        moved, plan = move_resident(self.plan, (self.data.test_x, self.data.test_y),
+                                    lambda a: _device_tensor(a, self.device), self.device, self.cfg.data.workers)
+        if moved is None:  # out of memory: the test split alone is streamed
+            return self.evaluate(self._streamed(self._stream(plan.workers).eval_batches("test")))
+        self.test_x, self.test_y = moved
         try:
             return self.evaluate(self._chunks(self.test_x, self.test_y))
         finally:
@@ -407,6 +417,7 @@ def train(
     extend_epochs: bool = False,
     costs: dict[str, Any] | None = None,
     measure_latency: bool = True,
+    plan: DataPlan | None = None,
 ) -> TrainResult:
     """Train ``cfg`` (loading its dataset unless ``data`` is given) and return the result.
 
@@ -416,12 +427,13 @@ def train(
     is refused, naming the fields that differ; ``extend_epochs`` lets only ``train.epochs`` grow.
     ``costs`` (params, FLOPs, latency) measured by the caller are reported as they are, not
     measured again; otherwise they are measured once at the end (latency if ``measure_latency``).
+    ``plan``: how the data reaches the device, from :func:`data_plan` (default: ``data_plan(cfg, data)``).
     """
     tc = cfg.train
     device = resolve_device(tc.device)
     data = data if data is not None else load_dataset(cfg.data)
     check_bundle(cfg, data)
-    loop = _Loop(cfg, data, device, data_plan(cfg, data, device))
+    loop = _Loop(cfg, data, device, plan if plan is not None else data_plan(cfg, data, device))
     start_epoch, history = 0, list[dict[str, float]]()
     if resume_from is not None:
         start_epoch, history = loop.load(load_checkpoint(resume_from), str(resume_from), extend_epochs)

@@ -175,12 +175,15 @@ def run_trial(config: dict, data: Any = None) -> None:
         raw.setdefault("train", {})
         if raw["train"].get("num_threads") is None:
             raw["train"] = {**raw["train"], "num_threads": _assigned_cpus()}
-        if raw["train"].get("device", "auto") == "auto" and not _assigned_gpus():
+        gpus = _assigned_gpus()
+        if raw["train"].get("device", "auto") == "auto" and not gpus:
             raw["train"] = {**raw["train"], "device": "cpu"}  # Ray leaves CUDA visible to 0-GPU trials
         cfg = ExperimentConfig(**raw)
         setup_torch(cfg.train)
         bundle = data if data is not None else load_dataset(cfg.data)
-        base[PARAM_DATA_PATH] = data_plan(cfg, bundle).path  # resident or streamed: logged as a param
+        # Resident data within this trial's share of its GPU (--gpus-per-trial 0.25: a quarter of it).
+        plan = data_plan(cfg, bundle, gpu_share=gpu_share(gpus))
+        base[PARAM_DATA_PATH] = plan.path  # resident or streamed: logged as a param
         # builds the model (may run out of memory); latency only when an objective needs it
         static = _static_metrics(cfg, bundle.input_shape, latency=bool(config.get("measure_latency")))
     except Exception as exc:
@@ -212,9 +215,10 @@ def run_trial(config: dict, data: Any = None) -> None:
     try:
         if checkpoint is not None:
             with checkpoint.as_directory() as resume_dir:
-                train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir, costs=static)
+                train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, resume_from=resume_dir, costs=static,
+                      plan=plan)
         else:
-            train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, costs=static)
+            train(cfg, data=bundle, on_epoch=on_epoch, checkpoint_dir=work, costs=static, plan=plan)
     except Exception as exc:  # out of memory or an invalid config: not retried (see failure_report)
         report = failure_report(base, static, exc)
         if report is None:
@@ -229,6 +233,12 @@ def run_trial(config: dict, data: Any = None) -> None:
 
 def _assigned_gpus() -> float:
     return assigned_resource("GPU", 0.0)
+
+
+def gpu_share(assigned_gpus: float) -> float:
+    """The part of its training device a trial owns: its fraction of one GPU (``--gpus-per-trial 0.25``),
+    the whole device when it has one or more GPUs (it trains on one), 1.0 without a GPU (the CPU)."""
+    return min(1.0, assigned_gpus) if assigned_gpus > 0 else 1.0
 
 
 def _history(checkpoint: Any) -> list[dict]:
