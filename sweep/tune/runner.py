@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,6 +344,14 @@ def _resumed(plan: SweepPlan, experiment_id: str, console: Console, parent_run: 
     return parent, tune_path, build
 
 
+def default_sweep_name(now: float | None = None) -> str:
+    """``sweep-YYYYmmdd-HHMMSS-xxxxxx``: the local start time (``now``, default the present) and six
+    random hex digits, so two sweeps started in the same second (``for s in 0 1; do resnetx sweep
+    --seed $s & done``) get folders of their own. Resume needs no pattern: it reads the folder
+    from the parent run's ``tune_path`` tag."""
+    return f"{time.strftime('sweep-%Y%m%d-%H%M%S', time.localtime(now))}-{secrets.token_hex(3)}"
+
+
 def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[RunLogger, str, Any]:
     """The parent run, Tune folder and Tuner factory of a new sweep."""
     from ray import tune
@@ -354,7 +363,7 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
     from sweep.tune.searcher import ResNetXSearcher
 
     settings, objectives = plan.settings, plan.objectives
-    name = settings.name or time.strftime("sweep-%Y%m%d-%H%M%S")
+    name = settings.name or default_sweep_name()
     tune_path = f"{plan.storage_path.rstrip('/')}/{name}"
     proposer = make_proposer(settings.search, plan.space, objectives, settings.seed, settings.num_samples,
                              settings.grid_order)
