@@ -227,7 +227,12 @@ def test_an_errored_trial_rerun_on_resume_records_its_result():
     assert s.results[config["config_hash"]] == [0.8, 7.0]
 
 
-def test_concurrency_limit_counts_resumed_trials_once_they_report(tmp_path):
+def test_concurrency_limit_counts_resumed_trials_at_once(tmp_path):
+    """Tune resumes the trials that were running at the save: they fill the limit before any new one.
+
+    The restored searcher once counted only trials suggested after the restore, so with a limit
+    of 2 and 2 resumed trials it proposed 2 more: 4 ran at once (review of 7bd5730).
+    """
     s = searcher("random", seed=4)
     s.set_max_concurrency(2)
     first, second = s.suggest("t1"), s.suggest("t2")
@@ -237,8 +242,9 @@ def test_concurrency_limit_counts_resumed_trials_once_they_report(tmp_path):
     s.save(path)
     restored = searcher("random", seed=4)
     restored.restore(path)
-    assert isinstance(restored.suggest("t3"), dict)  # a new driver: the old live trials have not run yet
-    restored.on_trial_result("t1", {"epoch": 1})  # Tune resumed t1: it counts again
+    assert restored.suggest("t3") is None  # t1 and t2 resume: still at the limit
+    restored.on_trial_complete("t1", {"val_acc": 0.8, "params": 7, "status": "finished"})
+    assert isinstance(restored.suggest("t3"), dict)  # one ended: one new
     assert restored.suggest("t4") is None
 
 
@@ -294,3 +300,37 @@ def test_a_repeating_proposer_is_given_untrained_points_until_none_is_left():
     assert proposals[len(trained)] == Searcher.FINISHED
     assert s.stats.stop_reason == ("every one of the 4 networks of the space was started (4 trained to the end, "
                                    "0 stopped early, 0 failed, 0 running): the space is used up")
+
+
+def test_random_search_under_a_budget_nothing_meets_stops_with_the_reason():
+    """Random search raised ConfigError inside Tune's ``suggest`` after 1,000 rejected draws (a crash)."""
+    space = tight_quick(max_params=1_000)  # below the smallest network of the space (2,674 parameters)
+    s = searcher("random", space=space)
+    assert s.suggest("t0") == Searcher.FINISHED
+    assert "no valid sample within budget" in s.stats.stop_reason
+    assert "raise the budget" in s.stats.stop_reason
+
+
+def test_a_tight_budget_is_named_as_the_reason_tpe_stops_not_a_used_up_space():
+    """TPE's start-up draws uniformly; with a budget that about 1 in 300 draws meets, 200 infeasible
+    proposals in a row ended the sweep saying "the space is used up". After a few misses in a row
+    the searcher now asks for a random point within budget (as after repeated duplicates), and when
+    even those draws find nothing it names the budget."""
+    for seed in range(6):
+        space = tight_quick(max_params=2_900)
+        s = searcher("optuna", seed=seed, space=space, num_samples=30)
+        trained = [c for c in run(s, 4) if isinstance(c, dict)]
+        assert trained and all(space.cost(c["experiment"]).params <= 2_900 for c in trained)
+        reason = s.stats.stop_reason
+        assert "used up" not in reason, (seed, reason)
+        assert not reason or ("over the budget" in reason and "raise the budget" in reason), (seed, reason)
+
+
+def test_a_budget_most_draws_meet_keeps_tpe_training():
+    """With about 1 in 70 draws within budget, TPE trains one network per suggestion."""
+    for seed in range(4):
+        space = tight_quick(max_params=3_300)
+        s = searcher("optuna", seed=seed, space=space, num_samples=30)
+        trained = [c for c in run(s, 4) if isinstance(c, dict)]
+        assert len(trained) == 4, (seed, s.stats.stop_reason)
+        assert all(space.cost(c["experiment"]).params <= 3_300 for c in trained)

@@ -93,12 +93,12 @@ class SearchCore:
         self.waiting: dict[str, list[Any]] = {}  # trial key -> tokens of duplicates of a running trial
         self.exhausted = False
         self.max_concurrent: int | None = None
-        # Trials suggested in this driver session, for the concurrency limit. Not restored: after
-        # Tuner.restore, ``live`` still holds trials that were running at the interruption, and
-        # counting them would block every suggestion until Tune's 600 s wait ends (measured).
+        # Trials running for the concurrency limit: suggested in this driver session, or restored
+        # from the save (Tune resumes them under the same ids) until they report or complete.
         self.started: set[str] = set()
         self.finite_points: list[tuple[str, dict]] | None = None  # see _finite_points (empty: not finite)
         self.explorations = 0  # untrained points picked by _explore
+        self.misses: dict[str, int] = {}  # why _explore's draws were refused, for its stop reason
         self.epochs: dict[str, int | None] = {}  # live tune trial id -> its train.epochs (a shorter run: stopped)
         self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
         self.stats_path = stats_path  # ``prepare`` resolved something into the config)
@@ -117,13 +117,13 @@ class SearchCore:
         attempts, in_a_row = 0, 0
         while attempts < self.max_attempts or getattr(self.proposer, "finite", False):
             attempts += 1  # a grid is walked to its end: its points can all be tried, none repeats
-            if not self.exhausted and in_a_row >= EXPLORE_AFTER and hasattr(self.proposer, "explore"):
-                in_a_row = 0  # the proposer keeps repeating itself: an untrained point drawn at random
-                proposal = self._explore()
-                if proposal is None:
-                    return FINISHED
-            else:
-                proposal = None if self.exhausted else self.proposer.propose()
+            try:
+                proposal, in_a_row = self._next_proposal(in_a_row)
+            except ConfigError as exc:  # e.g. no draw within the budget in MAX_TRIES: stop, do not raise in Tune
+                self._stop(f"{exc}; the sweep stops proposing")
+                return FINISHED
+            if proposal is None and in_a_row < 0:
+                return FINISHED  # _explore found nothing and said why
             if proposal is None:
                 self._stop("the space has no more points (grid done)" if not self.exhausted else "")
                 return FINISHED  # running trials still complete (Tune reports them after FINISHED)
@@ -133,9 +133,10 @@ class SearchCore:
             # Keyed (and seeded) before ``prepare``: a pretrained network's file lies in the sweep's
             # folder, and the key and seed of a trial must not depend on the folder's name.
             key, excess = self._key_if_valid(config)
-            if key is None:
+            if key is None:  # Optuna's start-up draws uniformly: a tight budget rejects most of them
                 self.stats.infeasible += 1
                 self.proposer.tell_infeasible(token, excess)
+                in_a_row += 1
                 continue
             if key in self.results:
                 self.stats.duplicates += 1
@@ -172,15 +173,26 @@ class SearchCore:
                    "budget: the space is used up")
         return FINISHED
 
+    def _next_proposal(self, in_a_row: int) -> tuple[tuple[dict, Any] | None, int]:
+        """The proposer's next point, or after EXPLORE_AFTER misses in a row (duplicates or over the
+        budget) an untrained point within budget drawn at random; in_a_row -1: nothing to explore."""
+        if not self.exhausted and in_a_row >= EXPLORE_AFTER and hasattr(self.proposer, "explore"):
+            proposal = self._explore()
+            return proposal, (0 if proposal is not None else -1)
+        return (None if self.exhausted else self.proposer.propose()), in_a_row
+
     def _explore(self) -> tuple[dict, Any] | None:
         """An untrained point for a proposer that keeps repeating itself; None (and the stop reason) if none."""
         proposer = cast(Explorer, self.proposer)  # suggest asks only a proposer that has ``explore``
         points = self._finite_points()
         if points is None:
+            self.misses = {"over the budget or invalid": 0, "already trained or running": 0}
             proposal = proposer.explore(self._untrained)
             if proposal is None:
-                self._stop(f"{EXPLORE_DRAWS} random draws found no network that is not trained or running: "
-                           "the space is used up")
+                self._stop(f"{EXPLORE_DRAWS} random draws found no network to train ("
+                           + ", ".join(f"{n} {why}" for why, n in self.misses.items() if n)
+                           + "): " + ("the space is used up" if not self.misses["over the budget or invalid"]
+                                      else "widen the ranges or raise the budget"))
             return proposal
         untrained = [point for key, point in points if not self._started(key)]
         if not untrained:
@@ -208,7 +220,11 @@ class SearchCore:
     def _untrained(self, config: dict) -> bool:
         """A point worth training: within budget, valid, and never started (trained, stopped or running)."""
         key, _ = self._key_if_valid(_apply_overrides(config, self.overrides))
-        return key is not None and not self._started(key)
+        miss = ("over the budget or invalid" if key is None
+                else "already trained or running" if self._started(key) else "")
+        if miss:
+            self.misses[miss] = self.misses.get(miss, 0) + 1
+        return not miss
 
     def _started(self, key: str) -> bool:
         return key in self.results or key in self.stopped or key in self.waiting
@@ -254,9 +270,7 @@ class SearchCore:
             return None, 1.0
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """A live trial resumed after a restore counts toward the limit again once it reports."""
-        if trial_id in self.live:
-            self.started.add(trial_id)
+        """Results are read when a trial completes; the scheduler decides on the rungs."""
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.started.discard(trial_id)
@@ -298,8 +312,10 @@ class SearchCore:
             self.__dict__.update(pickle.load(f))
         self.__dict__.setdefault("stopped", {})  # a sweep saved before stopped results were kept apart
         self.__dict__.setdefault("epochs", {})
-        self.started = set()  # a new driver session: nothing suggested in it yet
-        # Trials that were running at the save are resumed by Tune under the same ids.
+        # Trials that were running at the save are resumed by Tune under the same ids: they count
+        # toward the limit at once (a limit of 2 with 2 resumed trials proposes nothing new until
+        # one ends), not only once they report (their first epoch can take minutes).
+        self.started = set(self.live)
 
 
 def objective_values(result: dict, objectives: Sequence[Objective]) -> list[float] | None:
