@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from sweep.config.settings import SweepSettings
@@ -21,8 +22,8 @@ QUIET = Console(quiet=True)
 
 
 def _settings(tmp_path: Path, **options) -> SweepSettings:
-    return SweepSettings(space="quick", search="random", num_samples=2, runs_dir=str(tmp_path / "runs"),
-                         report=False, **options)
+    return SweepSettings(**{"space": "quick", "search": "random", "num_samples": 2, "runs_dir": str(tmp_path / "runs"),
+                            "report": False, **options})
 
 
 def _start(settings: SweepSettings) -> tuple[str, str]:
@@ -68,3 +69,28 @@ def test_a_given_name_is_the_folder_and_resume_finds_it(tmp_path):
     plan = runner.plan_sweep(settings)
     parent, found, _ = runner._resumed(plan, prepare_store(plan.tracking_uri, settings.experiment), QUIET, None)
     assert (parent.run_id, found) == (run_id, tune_path)
+
+
+def test_resume_plans_the_sweep_once_from_its_recorded_settings(tmp_path, monkeypatch):
+    """``plan_sweep`` (a full ``every_point()`` for a grid, a replay record read) runs once on --resume."""
+    _start(_settings(tmp_path, seed=3, num_samples=3))
+    planned: list[SweepSettings] = []
+    real = runner.plan_sweep
+
+    def spy(settings: SweepSettings) -> runner.SweepPlan:
+        planned.append(settings)
+        return real(settings)
+
+    class Planned(Exception):  # stops run_sweep right after planning, before Ray starts
+        pass
+
+    def stop(plan: runner.SweepPlan) -> None:
+        raise Planned(plan)
+
+    monkeypatch.setattr(runner, "plan_sweep", spy)
+    monkeypatch.setattr(runner, "check_can_start", stop)
+    with pytest.raises(Planned) as caught:
+        runner.run_sweep(_settings(tmp_path, resume=True, num_samples=200), QUIET)
+    assert len(planned) == 1
+    assert (planned[0].seed, planned[0].num_samples, planned[0].resume) == (3, 3, True)  # the sweep's own
+    assert caught.value.args[0].settings == planned[0]

@@ -301,16 +301,19 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
 
     quiet_libraries()
     console = console or Console()
-    plan = plan_sweep(settings)
     parent_run = None
-    if settings.resume:  # the sweep's own settings are recorded in the store
-        experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
-        parent_run = find_resumable(plan.tracking_uri, experiment_id, settings.experiment)
+    if settings.resume:  # the sweep's own settings are recorded in the store: planned once, from them
+        # The store comes from options a resume takes from its own command line (RESUME_OWN_OPTIONS).
+        tracking_uri = resolve_tracking_uri(settings.tracking_uri, runs_dir(settings.runs_dir))
+        experiment_id = prepare_store(tracking_uri, settings.experiment)
+        parent_run = find_resumable(tracking_uri, experiment_id, settings.experiment)
         plan = plan_sweep(recorded_settings(parent_run, settings))
         ignored = ignored_on_resume(settings, plan.settings)
         if ignored:
             console.print(f"[yellow]--resume continues the sweep as it was recorded; ignored: {', '.join(ignored)} "
                           f"(only {', '.join(RESUME_OWN_OPTIONS[1:])} come from this command line)[/yellow]")
+    else:
+        plan = plan_sweep(settings)
     # What a sweep needs is checked before Ray starts and before any run (or a new store) exists:
     check_can_start(plan)  # weights present or downloadable, resources that exist
     data = shared_data(plan)  # the dataset itself: a missing one fails here
