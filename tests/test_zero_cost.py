@@ -124,3 +124,21 @@ def test_all_proxies_on_a_resnetx_are_finite_and_leave_it_unchanged():
     assert set(scores) == set(zc.PROXIES)
     assert all(math.isfinite(v) for v in scores.values())
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_record_row_rebuilds_the_recorded_network():
+    import importlib.util
+    from pathlib import Path
+
+    from resnetx import count_params
+    from sweep.tracking.record import read_record
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    spec = importlib.util.spec_from_file_location("zero_cost_bench", bench / "zero_cost.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    final = read_record(bench / "records" / "fmnist-bench-2.csv").final()
+    for _, row in final.iloc[::70].iterrows():  # every unit type of the record in 6 rows
+        fields = script.model_config(row)
+        assert isinstance(fields["num_nodes"], list)
+        assert count_params(build_model(fields)) == int(row["params"])
