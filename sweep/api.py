@@ -297,18 +297,11 @@ def _run_name(config: ConfigSpec, cfg: ExperimentConfig) -> str:
 
 
 def _open_run(cfg: ExperimentConfig, name: str, uri: str, experiment: str) -> Any:
-    """Create the store/experiment, start a role=train run, log params and config.yaml."""
+    """Create the store/experiment and start a role=train run (its tags, params and config.yaml)."""
     from reports import schema
-    from sweep.tracking.store import RunLogger, prepare_store
+    from sweep.tracking.store import open_config_run, prepare_store
 
-    experiment_id = prepare_store(uri, experiment)
-    tags = {schema.TAG_ROLE: schema.ROLE_TRAIN, schema.TAG_DATASET: cfg.data.name,
-            schema.TAG_CONFIG_HASH: cfg.config_hash(), schema.TAG_MODEL_HASH: cfg.model.canonical_hash(),
-            schema.TAG_STATUS: schema.STATUS_RUNNING}
-    logger = RunLogger.start(uri, experiment_id, name=name, tags=tags)
-    logger.log_params(cfg.flat())
-    logger.log_text(cfg.to_yaml(), schema.CONFIG_ARTIFACT)
-    return logger
+    return open_config_run(uri, prepare_store(uri, experiment), cfg, name=name, role=schema.ROLE_TRAIN)
 
 
 def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Path | None = None,

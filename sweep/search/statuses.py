@@ -56,6 +56,11 @@ def is_completed_status(status: str) -> bool:
     return status in schema.COMPLETED_STATUSES
 
 
+def is_rankable_status(status: str) -> bool:
+    """May a trial with this final status be ranked (on a front, in a hypervolume)? The report's rule."""
+    return status in schema.RANKABLE_STATUSES
+
+
 def result_has_accuracy(result: Mapping[str, Any]) -> bool:
     """Does an intermediate result carry a meaningful accuracy (not a failed or diverged report)?"""
     return result.get("status") not in UNRANKABLE_RESULTS

@@ -155,6 +155,28 @@ class RunLogger:
         with_retry(lambda: self.client.set_terminated(self.run_id, status=status))
 
 
+def open_config_run(tracking_uri: str, experiment_id: str, cfg: Any, *, name: str, role: str,
+                    tags: Mapping[str, str] | None = None, config_hash: str | None = None,
+                    parent_run_id: str | None = None) -> RunLogger:
+    """Start the run of one trained config, ``resnetx train``'s and a sweep trial's alike (one rule).
+
+    Tags: ``role``, the dataset, the config and model hashes, status running (then ``tags``, e.g.
+    the sweep's and the trial id); params: the flattened validated config; artifact: its
+    ``config.yaml``, from which export and ``resnetx train`` rebuild it. ``config_hash``: the
+    trial's key when the caller has one (a sweep keys before a pretrain file is resolved).
+    """
+    from reports import schema
+
+    all_tags = {schema.TAG_ROLE: role, schema.TAG_DATASET: cfg.data.name,
+                schema.TAG_CONFIG_HASH: config_hash if config_hash is not None else cfg.config_hash(),
+                schema.TAG_MODEL_HASH: cfg.model.canonical_hash(), schema.TAG_STATUS: schema.STATUS_RUNNING,
+                **(tags or {})}
+    logger = RunLogger.start(tracking_uri, experiment_id, name=name, tags=all_tags, parent_run_id=parent_run_id)
+    logger.log_params(cfg.flat())
+    logger.log_text(cfg.to_yaml(), schema.CONFIG_ARTIFACT)
+    return logger
+
+
 def _param_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(str(v) for v in value) + "]"

@@ -52,7 +52,7 @@ from sweep.training.checkpoint import capture_rng, checkpoint_path, load_checkpo
 from sweep.training.costs import measure_costs, numeric
 
 EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "epoch_time_s", "images_per_s", "lr", schema.TSE_METRIC)
-STATUS_FINISHED, STATUS_DIVERGED = "finished", "diverged"
+STATUS_FINISHED, STATUS_DIVERGED = schema.STATUS_FINISHED, schema.STATUS_DIVERGED  # the MLflow contract's names
 EpochCallback = Callable[[dict[str, float], Path | None], None]
 
 

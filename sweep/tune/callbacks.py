@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import yaml
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
@@ -20,10 +19,9 @@ from resnetx.errors import ConfigError
 from sweep.config.experiment import ExperimentConfig
 from sweep.config.overrides import flatten
 from sweep.search.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
-from sweep.tracking.store import RunLogger, with_retry
+from sweep.tracking.store import RunLogger, open_config_run, with_retry
 from sweep.tune.interrupts import interrupted, watch_sigint
 
-EPOCH_KEYS = schema.EPOCH_METRICS
 FINAL_KEYS = (*schema.FINAL_METRICS, *schema.LATENCY_METHOD_METRICS)
 
 
@@ -111,20 +109,18 @@ class MlflowTrialCallback(Callback):
     def _open_run(self, trial: Trial) -> RunLogger:
         experiment = trial.config.get("experiment", {})
         cfg, invalid = resolve_trial_config(experiment)
-        tags = {**self.tags, schema.TAG_ROLE: schema.ROLE_TRIAL, schema.TAG_TRIAL_ID: trial.trial_id,
-                schema.TAG_CONFIG_HASH: trial.config.get("config_hash", ""),
-                schema.TAG_MODEL_HASH: cfg.model.canonical_hash() if cfg is not None else "",
-                schema.TAG_STATUS: schema.STATUS_RUNNING,
-                schema.TAG_DATASET: experiment.get("data", {}).get("name", "")}
-        if invalid is not None:
-            tags["error"] = f"invalid config: {invalid}"
-        logger = RunLogger.start(self.tracking_uri, self.experiment_id, name=f"trial-{trial.trial_id}",
-                                 tags=tags, parent_run_id=self.parent_run_id)
-        if cfg is None:  # params say what was asked; no config.yaml, so nothing can export it
-            logger.log_params(flatten(experiment))
-            return logger
-        logger.log_params(cfg.flat())
-        logger.log_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), schema.CONFIG_ARTIFACT)
+        tags = {**self.tags, schema.TAG_TRIAL_ID: trial.trial_id}
+        name, config_hash = f"trial-{trial.trial_id}", trial.config.get("config_hash", "")
+        if cfg is not None:
+            return open_config_run(self.tracking_uri, self.experiment_id, cfg, name=name, role=schema.ROLE_TRIAL,
+                                   tags=tags, config_hash=config_hash, parent_run_id=self.parent_run_id)
+        # params say what was asked; no config.yaml, so nothing can export it
+        tags.update({schema.TAG_ROLE: schema.ROLE_TRIAL, schema.TAG_CONFIG_HASH: config_hash, schema.TAG_MODEL_HASH: "",
+                     schema.TAG_STATUS: schema.STATUS_RUNNING, "error": f"invalid config: {invalid}",
+                     schema.TAG_DATASET: experiment.get("data", {}).get("name", "")})
+        logger = RunLogger.start(self.tracking_uri, self.experiment_id, name=name, tags=tags,
+                                 parent_run_id=self.parent_run_id)
+        logger.log_params(flatten(experiment))
         return logger
 
     # -- Tune hooks -----------------------------------------------------------------------
@@ -148,7 +144,7 @@ class MlflowTrialCallback(Callback):
         logger = self._logger(trial)
         epoch = int(result.get("epoch", 0) or 0)
         if epoch and epoch > self._logged_steps.get(trial.trial_id, 0):
-            logger.log_metrics({k: _finite(result.get(k)) for k in EPOCH_KEYS}, step=epoch)
+            logger.log_metrics({k: _finite(result.get(k)) for k in schema.EPOCH_METRICS}, step=epoch)
             self._logged_steps[trial.trial_id] = epoch
         if result.get("node_id"):
             logger.set_tags({"node_id": result["node_id"]})

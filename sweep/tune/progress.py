@@ -18,11 +18,17 @@ from rich.console import Console
 
 from reports.pareto import Objective, non_dominated_sort
 from sweep.search.core import objective_values
-from sweep.search.statuses import is_completed_status, result_has_accuracy, trial_epochs, trial_status
+from sweep.search.statuses import (
+    is_completed_status,
+    is_rankable_status,
+    result_has_accuracy,
+    trial_epochs,
+    trial_status,
+)
 
 
 def front_size(values: Sequence[Sequence[float]], objectives: Sequence[Objective]) -> int:
-    """Number of non-dominated points among completed trials' objective values."""
+    """Number of non-dominated points among the rankable (trained to the end) trials' objective values."""
     if not values:
         return 0
     ranks = non_dominated_sort(np.asarray(values, dtype=float), [o.maximize for o in objectives])
@@ -85,7 +91,7 @@ class SweepProgress(Callback):
         status = trial_status(last, trial_epochs(trial.config), errored)
         self.done[trial.trial_id] = status
         values = objective_values(last, self.objectives) if not errored else None
-        if values is not None:
+        if values is not None and is_rankable_status(status):  # a stopped trial's rung values: not on the front
             self.values[trial.trial_id] = values
             acc = last.get(self.accuracy_key)
             if isinstance(acc, (int, float)) and acc == acc:
