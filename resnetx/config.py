@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from resnetx.errors import ConfigError, one_line
+from resnetx.errors import ConfigError, known, one_line
 from resnetx.wiring import WiringPlan, make_plan, stage_widths
 
 # Names are checked against these tuples so the config stays importable without torch;
@@ -120,23 +120,17 @@ class ResNetXConfig(StrictConfig):
     @field_validator("unit")
     @classmethod
     def _known_unit(cls, value: str) -> str:
-        if value not in UNIT_NAMES:
-            raise ConfigError("unit", value, f"must be one of {', '.join(UNIT_NAMES)}")
-        return value
+        return known("unit", value, UNIT_NAMES)
 
     @field_validator("stem")
     @classmethod
     def _known_stem(cls, value: str) -> str:
-        if value not in STEM_NAMES:
-            raise ConfigError("stem", value, f"must be one of {', '.join(STEM_NAMES)}")
-        return value
+        return known("stem", value, STEM_NAMES)
 
     @field_validator("shortcut")
     @classmethod
     def _known_shortcut(cls, value: str) -> str:
-        if value not in SHORTCUT_NAMES:
-            raise ConfigError("shortcut", value, f"must be one of {', '.join(SHORTCUT_NAMES)}")
-        return value
+        return known("shortcut", value, SHORTCUT_NAMES)
 
     @model_validator(mode="after")
     def _check(self) -> ResNetXConfig:

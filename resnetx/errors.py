@@ -8,6 +8,7 @@ typed ``--set model.fold=0`` should read; :func:`one_line` turns it into
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,19 @@ class ConfigError(ValueError):
     def __init__(self, field: str, value: Any, allowed: str) -> None:
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}: got {value!r}; {allowed}")
+
+
+def known(field: str, value: Any, registry: Iterable[Any]) -> Any:
+    """``value`` when it names an entry of ``registry`` (a tuple, a dict of entries); else the
+    one-line :class:`ConfigError` that names the field, the value and every allowed name.
+
+    The one rule behind every "must be one of" of the project's registries (units, stems,
+    datasets, loaders, trainables, ...), so that each says it the same way.
+    """
+    names = list(registry)
+    if value not in names:
+        raise ConfigError(field, value, f"must be one of {', '.join(str(n) for n in names)}")
+    return value
 
 
 def _loc(prefix: str, loc: tuple[Any, ...]) -> str:

@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from resnetx.errors import ConfigError
+from resnetx.errors import ConfigError, known
 from resnetx.model import ResNetX
 
 Freeze = Literal["none", "backbone", "all"]
@@ -146,8 +146,7 @@ def load_torchvision_weights(
     feature-extraction setting: a pretrained network, only the new head trains). Frozen batch
     norms must also stay in eval mode while training (``sweep.training.loop`` keeps them so).
     """
-    if freeze not in FREEZE_MODES:
-        raise ConfigError("freeze", freeze, f"must be one of {', '.join(FREEZE_MODES)}")
+    known("freeze", freeze, FREEZE_MODES)
     if model.config.unit not in TORCHVISION_UNITS:
         raise ConfigError("unit", model.config.unit, "torchvision ResNet weights fit only the units "
                           + ", ".join(TORCHVISION_UNITS))

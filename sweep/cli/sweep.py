@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override every trial's config, e.g. train.epochs=2 (repeatable)")
     parser.add_argument("--no-report", dest="report", action="store_false", default=DEFAULTS["report"],
                         help="skip the Pareto report at the end")
-    # Names in sweep.tune.trainable.TRAINABLES (the test suite adds its stand-in, "synthetic")
+    # Names in sweep.tune.trainables.TRAINABLES, checked at plan time (register_trainable adds more)
     add("--trainable", "trainable", help="resnetx (train) | replay (report a recorded benchmark's epochs, "
         "with --record; docs/benchmarks.md) (default: %(default)s)")
     add("--record", "record", help="replay: a `resnetx record` file, e.g. bench/records/fmnist-bench.csv")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from resnetx.errors import ConfigError
+from resnetx.errors import ConfigError, known
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,7 @@ def class_names(root: Path) -> tuple[str, ...]:
 
 def dataset_meta(name: str, root: str | None = None) -> DatasetSpec:
     """The registry entry; for ``imagefolder`` with an existing root, its classes are counted."""
-    if name not in DATASETS:
-        raise ConfigError("data.name", name, f"must be one of {', '.join(DATASETS)}")
-    spec = DATASETS[name]
+    spec = DATASETS[known("data.name", name, DATASETS)]
     if spec.num_classes is None and root and (Path(root).expanduser() / "train").is_dir():
         return replace(spec, num_classes=len(class_names(Path(root).expanduser())))
     return spec

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import StrictBool, StrictInt, field_validator, model_validator
 
 from resnetx.config import ResNetXConfig, StrictConfig
-from resnetx.errors import ConfigError
+from resnetx.errors import ConfigError, known
 from resnetx.pretrained import TORCHVISION_UNITS
 from sweep.config.datasets import DATASETS, dataset_meta
 from sweep.config.overrides import yaml11_number
@@ -96,9 +96,7 @@ class DataConfig(StrictConfig):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ConfigError("name", value, f"must be one of {', '.join(DATASETS)}")
-        return value
+        return known("name", value, DATASETS)
 
     @field_validator("root")
     @classmethod
@@ -119,9 +117,7 @@ class DataConfig(StrictConfig):
     @field_validator("loader", mode="before")
     @classmethod
     def _loader(cls, value: Any) -> Any:
-        if value not in LOADERS:
-            raise ConfigError("loader", value, f"must be one of {', '.join(LOADERS)}")
-        return value
+        return known("loader", value, LOADERS)
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:

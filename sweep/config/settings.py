@@ -57,9 +57,10 @@ class SweepSettings(StrictConfig):
     resume: StrictBool = False
     sets: tuple[str, ...] = ()  # --set overrides applied to every trial config
     report: StrictBool = True
-    # What a trial runs: resnetx (trains), replay (reports a recorded benchmark's epochs, --record),
-    # synthetic (tests/support/standin.py, registered by the tests only)
-    trainable: Literal["resnetx", "replay", "synthetic"] = "resnetx"
+    # What a trial runs: a name in sweep.tune.trainables.TRAINABLES (resnetx trains, replay reports a
+    # recorded benchmark's epochs; register_trainable adds more), checked against the registry when
+    # the sweep is planned, so that a registered name is usable here
+    trainable: str = "resnetx"
     record: str | None = None  # replay: a `resnetx record` file
     # The confirm stage (resnetx confirm): the search sweep's parent run id it retrains candidates
     # of, and overrides of the space's confirm: section (None: the space's)

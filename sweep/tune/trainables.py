@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from resnetx.errors import ConfigError
+from resnetx.errors import known
 from sweep.tune.replay import replay_options, replay_trial
 from sweep.tune.trainable import run_trial
 
@@ -45,6 +45,4 @@ def register_trainable(name: str, function: Callable[..., None], *, needs_data: 
 
 
 def trainable_entry(name: str) -> TrainableEntry:
-    if name not in TRAINABLES:
-        raise ConfigError("--trainable", name, f"must be one of {', '.join(TRAINABLES)}")
-    return TRAINABLES[name]
+    return TRAINABLES[known("--trainable", name, TRAINABLES)]
