@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     from search_spaces import load_space
     from sweep.cli.report import tracking_uri_of
-    from sweep.tracking.record import record_from_runs, write_record
+    from sweep.tracking.record import check_writable, record_from_runs, write_record
 
+    check_writable(args.out)
     space = load_space(args.space)
     uri = tracking_uri_of(args)
     record, counts = record_from_runs(uri, args.experiment, space, args.sweep)

@@ -18,6 +18,7 @@ of the epoch times it "ran". Mlflow is imported only by :func:`record_from_runs`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -103,15 +104,42 @@ class Record:
 
 # -- the file -----------------------------------------------------------------------------------
 def write_record(record: Record, path: str | Path) -> Path:
-    """One CSV: the provenance as a ``#`` JSON line, then the table (written whole, then renamed)."""
+    """One CSV: the provenance as a ``#`` JSON line, then the table (written whole, then renamed).
+
+    A path that cannot be written is a one-line :class:`ConfigError` naming ``--out`` and the OS's
+    reason, and leaves no temporary file behind (``/proc/x.csv`` printed the temp file's name and
+    exited 1).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        handle.write(f"{MAGIC} {FORMAT}\n# {json.dumps(record.provenance, sort_keys=True)}\n")
-        record.frame.to_csv(handle, index=False, float_format="%.6g")
-    tmp.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", newline="") as handle:
+            handle.write(f"{MAGIC} {FORMAT}\n# {json.dumps(record.provenance, sort_keys=True)}\n")
+            record.frame.to_csv(handle, index=False, float_format="%.6g")
+        tmp.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _unwritable(path, exc) from None
     return target
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail before minutes of reading runs when ``--out`` cannot be written (the same one-line error)."""
+    target = Path(path)
+    probe = target.with_name(f".{target.name}.probe")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: str | Path, exc: OSError) -> ConfigError:
+    reason = exc.strerror or str(exc)
+    return ConfigError("--out", str(path), f"cannot be written ({reason}); name a file in a writable folder")
 
 
 def read_record(path: str | Path) -> Record:
