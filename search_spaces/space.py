@@ -8,8 +8,10 @@ builds and, for :meth:`SearchSpace.sample`, meets the budget.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from resnetx import ResNetXConfig
@@ -17,7 +19,7 @@ from resnetx.errors import ConfigError
 from search_spaces.cost import Cost, config_cost
 from search_spaces.counting import count_distinct
 from search_spaces.drawers import OptunaDrawer, RandomDrawer
-from search_spaces.params import Constant, EmptyRange, Param
+from search_spaces.params import Constant, EmptyRange, Param, Split
 from search_spaces.schema import SpaceFile, check_static, compile_fields
 from search_spaces.tune_adapter import from_tune_config, tune_param_space
 from search_spaces.walk import all_points, build_model_config, draw_point, nest
@@ -142,8 +144,8 @@ class SearchSpace:
         """Parameters and forward FLOPs (at :attr:`input_size`) of a config's model."""
         return config_cost(build_model_config(dict(config.get("model") or {})), self.input_size)
 
-    def reference_point(self, objectives: Sequence[Any],
-                        num_classes: int | None = None) -> tuple[list[float], str] | None:
+    def reference_point(self, objectives: Sequence[Any], num_classes: int | None = None,
+                        image_sizes: Sequence[int] | None = None) -> tuple[list[float], str] | None:
         """A fixed hypervolume reference for ``objectives`` (``.name``/``.maximize``), and where it came from.
 
         Fixed per space, so one outlier trial cannot change the hypervolume of an unchanged front
@@ -152,28 +154,88 @@ class SearchSpace:
         ``max_flops``), else, for an accuracy, chance level (1 / num_classes). None when some
         objective has none of these. ``num_classes``: the trials' class count (the caller knows it
         after ``--set`` overrides and the dataset filled the model); else the space's constant.
+
+        ``image_sizes``: the image sides the trials train at (``--set data.image_size=28``), whose
+        FLOPs they report; None: :attr:`input_size`. A FLOP value (the budget, or a ``reference:``
+        value, both at :attr:`input_size`) is then multiplied by :meth:`flops_scale`, the most any
+        network's FLOPs can grow from that size to these, so that it still bounds every network
+        the budget admits (the budget keeps choosing networks at :attr:`input_size`).
         """
         values, sources = [], []
         explicit = any(f.name == "model.num_classes" for f in self.fields)
         classes = num_classes if num_classes is not None else (self._constant("model.num_classes") if explicit
                                                                else None)
+        scale, at = 1.0, ""
+        if image_sizes is not None and list(image_sizes) != [self.input_size[1]] * len(image_sizes):
+            scale = self.flops_scale(image_sizes)
+            sides = "/".join(f"{side}x{side}" for side in sorted(set(image_sizes)))
+            at = f" at {'x'.join(map(str, self.input_size[1:]))}, x{scale:.4g} for {sides}"
         for objective in objectives:
             name = objective.name
             if name in self.spec.reference:
-                values.append(float(self.spec.reference[name]))
-                sources.append(f"{name} {values[-1]:g} (the space's reference)")
+                values.append(float(self.spec.reference[name]) * (scale if name == "flops" else 1.0))
+                sources.append(f"{name} {values[-1]:g} (the space's reference{at if name == 'flops' else ''})")
             elif name == "params" and self.max_params is not None:
                 values.append(float(self.max_params))
                 sources.append(f"params {self.max_params:,} (the space's max_params)")
             elif name == "flops" and self.max_flops is not None:
-                values.append(float(self.max_flops))
-                sources.append(f"flops {self.max_flops:,} (the space's max_flops)")
+                values.append(float(math.ceil(self.max_flops * scale)))
+                sources.append(f"flops {int(values[-1]):,} (the space's max_flops {self.max_flops:,}{at})"
+                               if at else f"flops {self.max_flops:,} (the space's max_flops)")
             elif name.endswith("_acc") and objective.maximize and isinstance(classes, int) and classes > 0:
                 values.append(1.0 / classes)
                 sources.append(f"{name} {1.0 / classes:.4g} (chance level, {classes} classes)")
             else:
                 return None
         return values, f"fixed by space {self.name}: " + ", ".join(sources)
+
+    def flops_scale(self, image_sizes: Sequence[int]) -> float:
+        """The most the forward FLOPs of any network of this space grow from :attr:`input_size` to
+        square images of each side in ``image_sizes``: ``FLOPs(s) <= flops_scale([s]) * FLOPs(input_size)``.
+
+        Derived from the model, not guessed: the FLOP counter counts convolutions, each in proportion
+        to its output's area, and the head's matrix product, which does not depend on the image.
+        Every ResNetX resolution is ``ceil(side / 2**j)`` (odd kernels padded by ``k // 2``; strided
+        convolutions and ceil-mode pools round up, see ``resnetx.shortcuts``), for j from 0 to the
+        most halvings a network of the space makes (:meth:`deepest_level`). A sum of terms that each
+        grow by at most k grows by at most k: the bound is the largest area ratio over those levels,
+        and 1 (the head). It is not ``(s / s0)**2``: from 16 to 28 the areas grow 3.06x at 16, 8
+        and 4 pixels, but 4x at 2 (4x4 against 2x2), so a network reaching that level grows more.
+        """
+        _, height, width = self.input_size
+        deepest = self.deepest_level()
+        worst = 1.0
+        for side in image_sizes:
+            last = deepest if deepest is not None else max(side, height, width).bit_length()
+            for j in range(last + 1):
+                area = math.ceil(side / 2**j) ** 2
+                worst = max(worst, area / (math.ceil(height / 2**j) * math.ceil(width / 2**j)))
+        return worst
+
+    def deepest_level(self) -> int | None:
+        """The most times any network of this space halves the image (stem, then strided stages), or
+        None when a field it depends on (stem, num_nodes, first_downsample) is not a known finite set."""
+        from resnetx.wiring import total_reduction
+
+        stems, depths, downsample = (self._possible(n) for n in ("model.stem", "model.num_nodes",
+                                                                 "model.first_downsample"))
+        split = next((f for f in self.fields if f.name == "model.num_nodes"), None)
+        stages = {split.stages} if isinstance(split, Split) else ({len(d) for d in depths} if depths else None)
+        if not stems or not stages or not downsample:
+            return None
+        plans = (ResNetXConfig(**dict[str, Any](num_nodes=[1] * n, first_downsample=bool(d))).plan()
+                 for n in stages for d in downsample)
+        stages_down = max(total_reduction(plan.strides) for plan in plans)
+        return max(_stem_halvings(str(stem)) for stem in stems) + stages_down.bit_length() - 1
+
+    def _possible(self, name: str) -> list[Any] | None:
+        """Every value field ``name`` takes (the model's default when the space leaves it out), or None."""
+        param = next((f for f in self.fields if f.name == name), None)
+        if param is None:
+            return [ResNetXConfig.model_fields[name.split(".", 1)[1]].default]
+        if isinstance(param, Split) or param.refs():  # a split's lists, or values that depend on other fields
+            return None
+        return param.options({})
 
     def budget_excess(self, config: Mapping[str, Any]) -> float:
         """How far the model is over budget: <= 0 within it, > 0 over (relative: 0.5 = 50% over).
@@ -254,3 +316,15 @@ class SearchSpace:
 
     def __repr__(self) -> str:
         return f"SearchSpace({self.name!r}, fields={len(self.fields)}, source={self.source!r})"
+
+
+@cache
+def _stem_halvings(kind: str) -> int:
+    """How many times stem ``kind`` halves the image, measured on the meta device (64x64 in)."""
+    import torch
+
+    from resnetx.registry import STEMS
+
+    with torch.device("meta"):
+        out = STEMS[kind](1, 8)(torch.empty(1, 1, 64, 64))
+    return (64 // int(out.shape[-1])).bit_length() - 1

@@ -162,14 +162,46 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
             schema.TAG_SWEEP_SEED: str(s.seed), TAG_TUNE_PATH: f"{plan.storage_path.rstrip('/')}/{name}",
             schema.TAG_SETTINGS: json.dumps({k: v for k, v in s.to_dict().items() if k not in RESUME_OWN_OPTIONS})}
     tags.update(stage_tags(plan))
-    fixed = plan.space.reference_point(plan.objectives, num_classes=plan.example.model.num_classes)
+    fixed = hv_reference(plan)
     if fixed is not None:  # the report's hypervolume reference: fixed per space, stated where it came from
         tags[schema.TAG_HV_REFERENCE] = json.dumps({"objectives": format_objectives(plan.objectives),
                                                     "values": fixed[0], "source": fixed[1]})
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
+    if s.tracking_uri:  # a param is read by everyone who reads the runs: no database password in it
+        params["tracking_uri"] = schema.shown_uri(s.tracking_uri)
     parent.log_params(flatten({"sweep": params}))
     return parent
+
+
+def trial_image_sizes(plan: SweepPlan) -> list[int] | None:
+    """The image sides the sweep's trials train at (and report FLOPs at), after ``--set``; None when
+    they cannot be known before the trials run (a searched dataset, a size drawn from a range)."""
+    from search_spaces.params import Constant
+
+    example = plan.example.data
+    if "image_size" in plan.overrides.get("data", {}) or plan.space.data_is_constant():
+        return [example.effective_image_size]
+    fields = {f.name: f for f in plan.space.fields}
+    if "data.name" in fields and not isinstance(fields["data.name"], Constant):
+        return None
+    size = fields.get("data.image_size")
+    if size is None or isinstance(size, Constant):
+        return [example.effective_image_size]
+    options = None if size.refs() else size.options({})
+    if options is None:
+        return None
+    return sorted({example.model_copy(update={"image_size": side}).effective_image_size for side in options})
+
+
+def hv_reference(plan: SweepPlan) -> tuple[list[float], str] | None:
+    """The space's fixed hypervolume reference for this sweep's objectives, class count and image
+    sizes (its FLOP bound is for the images the trials see, ``--set data.image_size`` included)."""
+    sizes = trial_image_sizes(plan)
+    if sizes is None and any(o.name == "flops" for o in plan.objectives):
+        return None  # no fixed FLOP bound can be given; the report takes its reference from the trials
+    return plan.space.reference_point(plan.objectives, num_classes=plan.example.model.num_classes,
+                                      image_sizes=sizes)
 
 
 def stage_tags(plan: SweepPlan) -> dict[str, str]:
@@ -318,7 +350,7 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
     check_can_start(plan)  # weights present or downloadable, resources that exist
     data = shared_data(plan)  # the dataset itself: a missing one fails here
     if not settings.resume:
-        experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
+        experiment_id = prepare_store(plan.tracking_uri, settings.experiment, runs_folder=plan.runs_folder)
     started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)
