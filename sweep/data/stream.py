@@ -133,6 +133,7 @@ def choose_path(cfg: DataConfig, data: DatasetBundle, device: torch.device, eval
         if found is not None:
             limit, source = share_limit_mb(found, gpu_share)
             source = f"{device.type}: {source}"
+    path: str
     if cfg.loader != "auto":
         path, reason = cfg.loader, f"{cfg.loader}: asked for (data.loader)"
     elif limit is None:
