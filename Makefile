@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: sweep test system-deps lint bench bench-record bench-record-2 bench-strategies clean
+.PHONY: sweep test system-deps lint bench bench-record bench-record-2 bench-strategies bench-validate clean
 
 sweep: $(STAMP)  ## the main job: a Ray Tune sweep on the embedded default (quick space, digits)
 	cd $(ROOT) && $(VENV)/bin/resnetx sweep
@@ -42,6 +42,10 @@ bench-record-2: system-deps $(STAMP)  ## fmnist-bench-2: all 352 networks, 48 of
 
 bench-strategies: $(STAMP)  ## 5 search strategies x 20 seeds replayed on the committed record (docs/benchmarks.md)
 	cd $(ROOT) && $(PY) bench/search_strategies.py
+
+bench-validate: system-deps $(STAMP)  ## the record against reality: 3 of its networks retrained (minutes), and the replay's speed-up
+	cd $(ROOT) && $(PY) bench/validate_record.py
+	cd $(ROOT) && $(PY) bench/replay_speed.py
 
 $(STAMP): $(ROOT)pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -5,20 +5,16 @@
 - The record is replayed by a real sweep (``--trainable replay``): MLflow runs and the report as
   for any sweep, each run's curve equal to the record's, and the simulator (the bench's engine)
   running the same trials to the same epochs.
-- The committed ``bench/records/fmnist-bench.csv``: a 64-trial replayed sweep with ASHA under 60 s,
-  and three of its networks re-trained with ``resnetx train`` within the record's own seed spread.
+- The committed ``bench/records/fmnist-bench.csv``: a 64-trial replayed sweep with ASHA runs the
+  simulator's trials to the same epochs. Its speed (bench/replay_speed.py) and a retrain of some
+  of its networks against the record (bench/validate_record.py) are benchmarks, not unit tests.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from reports import schema
@@ -135,16 +131,14 @@ def test_replay_refuses_another_space_and_changed_training_in_one_line(recorded,
     assert not (runs_dir / "mlflow.db").exists()  # refused before any store or Ray
 
 
-def test_a_replayed_64_trial_sweep_with_asha_takes_under_a_minute_and_matches_the_simulator(tmp_path):
+def test_a_replayed_64_trial_sweep_with_asha_runs_the_simulators_trials(tmp_path):
+    """Its speed is a benchmark (bench/replay_speed.py); here: the same networks to the same epochs."""
     record = read_record(COMMITTED)
     runs_dir = fresh_runs_dir(tmp_path / "runs")
-    started = time.perf_counter()
     rc = main(["sweep", "--trainable", "replay", "--record", str(COMMITTED), "--space", "fmnist-bench",
                "--runs-dir", str(runs_dir), "--search", "random", "--num-samples", "64", "--scheduler", "asha",
                "--max-concurrent", "1"])
-    elapsed = time.perf_counter() - started
     assert rc == 0
-    assert elapsed < 60, f"a replayed 64-trial sweep took {elapsed:.0f} s"
     client = client_for(runs_dir)
     _, children = split_runs(all_runs(client))
     children.sort(key=lambda r: r.info.start_time)
@@ -154,35 +148,3 @@ def test_a_replayed_64_trial_sweep_with_asha_takes_under_a_minute_and_matches_th
     real = [(r.data.tags[schema.TAG_CONFIG_HASH], max(_histories(client, r))) for r in children]
     assert [(t.key, t.epochs_run) for t in sim.trials] == real
     assert any(epochs < record.epochs for _, epochs in real)  # ASHA stopped some
-
-
-def test_three_recorded_networks_retrain_within_the_records_seed_spread(tmp_path):
-    """The record against reality: ``resnetx train`` of a recorded network, with its recorded seed, lands
-    within the spread that the record's own second-seed networks show (3 standard deviations of a
-    seed-to-seed difference, 0.030). On the recording machine the retrain is bit-identical; on another
-    CPU, float differences move it by less than a seed would. A *new* seed is a fresh draw of that
-    noise, and the smallest networks are noisier than the 32 replicated ones: 054240ff901e (4,098
-    parameters) moved by 0.032 at seed 12345, which would make such a test fail by chance."""
-    record = read_record(COMMITTED)
-    spread = record.replicate_spread()
-    tolerance = 3 * float(spread["difference"].std(ddof=1))
-    space = load_space("fmnist-bench")
-    points = {trial_key(p): p for p in space.every_point()}
-    chosen = sorted(np.random.default_rng(2026).choice(record.keys, size=3, replace=False))
-    runs_dir = tmp_path / "runs"
-    for key in chosen:
-        config_file = tmp_path / f"{key}.yaml"
-        config_file.write_text(json.dumps(points[key]))
-        seed = int(record.curve(key)["seed"].iloc[0])
-        command = [sys.executable, "-m", "sweep.cli", "train", str(config_file), "--set", f"train.seed={seed}",
-                   "--set", "train.num_threads=1", "--runs-dir", str(runs_dir), "--experiment", "retrain"]
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-    client = client_for(runs_dir)
-    runs = all_runs(client, "retrain")
-    assert len(runs) == 3
-    for run in runs:
-        key = run.data.tags[schema.TAG_CONFIG_HASH]
-        recorded_acc = float(record.final().set_index("config_hash").loc[key, "val_acc"])
-        assert abs(run.data.metrics["val_acc"] - recorded_acc) <= tolerance, (key, run.data.metrics["val_acc"],
-                                                                              recorded_acc, tolerance)
