@@ -51,7 +51,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "warmup_epochs": (lambda v: v >= 0, "must be >= 0"),
     "label_smoothing": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     "grad_clip": (lambda v: v > 0, "must be > 0 (or null for no clipping)"),
-    "resident_limit_mb": (lambda v: v > 0, "must be > 0 MiB (or null for half the free device memory)"),
+    "resident_limit_mb": (lambda v: v > 0, "must be > 0 MiB (or null: the trial's share of the device)"),
 }
 
 
@@ -87,7 +87,8 @@ class DataConfig(StrictConfig):
     subset: StrictInt | None = None  # cap on training examples (fast tests, quick looks)
     # How the splits reach the training device (sweep.data.stream): ``resident`` copies them there
     # once (fastest), ``stream`` feeds batches through a DataLoader; ``auto`` streams when the data
-    # is larger than ``resident_limit_mb`` MiB (None: half the device's free memory; on the CPU the
+    # is larger than ``resident_limit_mb`` MiB (None: the trial's GPU share of the device's memory,
+    # less a margin, and within what is free: sweep.data.stream.share_limit_mb; on the CPU the
     # resident path copies nothing, so auto is resident there unless a limit is set).
     loader: Literal["auto", "resident", "stream"] = "auto"
     resident_limit_mb: float | None = None
