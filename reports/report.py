@@ -125,7 +125,7 @@ def settings_of(sweep: SweepRuns, objectives: Sequence[Objective]) -> dict[str, 
 def provenance_of(sweep: SweepRuns) -> dict[str, Any]:
     out: dict[str, Any] = {"sweep run id": sweep.sweep_run_id or f"none ({sweep.kind} runs)",
                            "experiment": f"{sweep.experiment} (id {sweep.experiment_id})",
-                           "tracking uri": sweep.tracking_uri}
+                           "tracking uri": schema.shown_uri(sweep.tracking_uri)}
     if sweep.parent:
         out["sweep run name"] = sweep.parent.run_name
         out["sweep status"] = sweep.parent.status

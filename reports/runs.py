@@ -162,7 +162,7 @@ def find_experiment(client: Any, experiment: str, tracking_uri: str) -> str:
     if found is None or found.lifecycle_stage != "active":
         names = sorted(e.name for e in retry(lambda: client.search_experiments()))
         known = ", ".join(names) or "none"
-        raise ConfigError("--experiment", experiment, f"not found in {tracking_uri}; known: {known}")
+        raise ConfigError("--experiment", experiment, f"not found in {schema.shown_uri(tracking_uri)}; known: {known}")
     return found.experiment_id
 
 
@@ -266,7 +266,7 @@ def load_sweep(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT,
         except MlflowException as exc:  # only "not found" means no such run; a store error stays an error
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            raise ConfigError("--sweep", sweep_run_id, f"no such run in {tracking_uri}") from None
+            raise ConfigError("--sweep", sweep_run_id, f"no such run in {schema.shown_uri(tracking_uri)}") from None
         if run.info.experiment_id != experiment_id or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_SWEEP:
             raise ConfigError("--sweep", sweep_run_id, f"is not a sweep (role=sweep) run of experiment {experiment!r}")
         parent: ParentRun | None = _parent_from_run(run)

@@ -83,3 +83,16 @@ SEED_PARAM = "train.seed"
 WARM_START_PARAMS = ("train.weights", "train.pretrained", "train.init", "model.weights", "train.warm_start")
 # The metric that parameter budgets are measured in.
 PARAMS_METRIC = "params"
+
+
+def shown_uri(uri: str) -> str:
+    """A tracking URI fit to print, log as a param, or write into a report or an export: no password.
+
+    A team's database URI may carry one (``postgresql://user:SECRET@db/mlflow``, or libpq's
+    ``?password=SECRET``); what is written into the store, a report or an exported YAML is read by
+    everyone who can read the runs. The user name, host and database stay, so it still says which store.
+    """
+    import re
+
+    uri = re.sub(r"(//[^@/:?#]*):[^/?#]*@", r"\1:***@", uri)  # up to the last @ of the user info
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", uri, flags=re.IGNORECASE)

@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from reports.schema import shown_uri
 from resnetx.errors import ConfigError
 
 HEALTH_TIMEOUT_S = 120.0
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
                                start_new_session=True)  # Ctrl-C reaches us; we stop the server's group
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        print(f"starting the MLflow UI on {url} (store: {uri}) ...", flush=True)
+        print(f"starting the MLflow UI on {url} (store: {shown_uri(uri)}) ...", flush=True)
         wait_healthy(url, process)
         print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
         for line in link.lines(url) if link else []:

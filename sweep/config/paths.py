@@ -7,7 +7,6 @@ the CLI can print URIs without loading the tracking stack.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from reports import schema
@@ -17,13 +16,14 @@ DEFAULT_RUNS_DIR = "resnetx-runs"
 DEFAULT_EXPERIMENT = schema.DEFAULT_EXPERIMENT  # named once, where reports can read it too
 # Stores MLflow 3 accepts (its file store is refused unless MLFLOW_ALLOW_FILE_STORE=true).
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
-# SQLAlchemy's database driver of each database URI scheme (scheme or scheme+driver) -> (module,
-# the package that installs it): a missing one is named before Ray starts, not deep in a trial.
+# SQLAlchemy's database driver of each database URI dialect (scheme+driver) -> (module, the
+# package that installs it): a missing one is named before Ray starts, not deep in a trial. A bare
+# scheme's driver is SQLAlchemy's default, asked of SQLAlchemy (it changes: `postgresql://` is
+# psycopg2 up to SQLAlchemy 2.0, psycopg 3 from 2.1).
 DATABASE_DRIVERS = {
-    "postgresql": ("psycopg2", "psycopg2-binary"), "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
-    "postgresql+psycopg": ("psycopg", "psycopg[binary]"), "postgresql+pg8000": ("pg8000", "pg8000"),
-    "mysql": ("MySQLdb", "mysqlclient"), "mysql+mysqldb": ("MySQLdb", "mysqlclient"),
-    "mysql+pymysql": ("pymysql", "pymysql"), "mssql": ("pyodbc", "pyodbc"), "mssql+pyodbc": ("pyodbc", "pyodbc"),
+    "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"), "postgresql+psycopg": ("psycopg", "psycopg[binary]"),
+    "postgresql+pg8000": ("pg8000", "pg8000"), "mysql+mysqldb": ("MySQLdb", "mysqlclient"),
+    "mysql+pymysql": ("pymysql", "pymysql"), "mssql+pyodbc": ("pyodbc", "pyodbc"),
 }
 
 
@@ -59,11 +59,9 @@ def check_database_driver(tracking_uri: str) -> None:
     """A database URI whose driver is not installed: one line naming the package to install."""
     import importlib.util
 
-    dialect = tracking_uri.split("://", 1)[0].lower()
-    driver = DATABASE_DRIVERS.get(dialect)
+    driver = DATABASE_DRIVERS.get(_dialect(tracking_uri.split("://", 1)[0].lower()))
     if driver is not None and importlib.util.find_spec(driver[0]) is None:
-        shown = re.sub(r"//[^@/]*@", "//***@", tracking_uri)  # never print a password
-        raise ConfigError("--tracking-uri", shown, f"needs the database driver {driver[0]}: "
+        raise ConfigError("--tracking-uri", schema.shown_uri(tracking_uri), f"needs the database driver {driver[0]}: "
                           f"pip install {driver[1]} (into the sweep's venv)")
 
 
@@ -75,3 +73,12 @@ def configure_environment() -> None:
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _dialect(scheme: str) -> str:
+    """``scheme+driver`` as SQLAlchemy will load it: a bare scheme gets SQLAlchemy's default driver."""
+    if "+" in scheme or scheme not in ("postgresql", "mysql", "mssql"):
+        return scheme
+    from sqlalchemy.engine.url import make_url  # only for database URIs: the dialect class, not its driver
+
+    return f"{scheme}+{make_url(f'{scheme}://').get_dialect().driver}"

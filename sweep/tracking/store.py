@@ -34,16 +34,26 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     return None
 
 
-def prepare_store(tracking_uri: str, experiment: str, artifact_root: str | Path | None = None) -> str:
+def _is_database(tracking_uri: str) -> bool:
+    """A database MLflow opens itself (SQLAlchemy), other than SQLite: not a tracking server."""
+    return tracking_uri.split("://", 1)[0].split("+", 1)[0].lower() in ("postgresql", "mysql", "mssql")
+
+
+def prepare_store(tracking_uri: str, experiment: str, artifact_root: str | Path | None = None,
+                  runs_folder: str | Path | None = None) -> str:
     """Create the store (once, under a file lock) and the experiment; return its id.
 
     Call this on the driver before any trial starts: two processes creating a fresh SQLite
     store at once race on its tables. WAL journaling lets readers (the UI, reports) proceed
-    while one trial writes.
+    while one trial writes. A new experiment in a database given directly (``postgresql://``)
+    keeps its artifacts under ``runs_folder/artifacts`` as SQLite's do: MLflow's own default is
+    ``./mlruns`` in whatever folder the command was started from. A tracking server chooses its own.
     """
     configure_environment()
     db = _sqlite_path(tracking_uri)
     if db is None:
+        if artifact_root is None and runs_folder is not None and _is_database(tracking_uri):
+            artifact_root = Path(runs_folder) / "artifacts" / experiment
         return _ensure_experiment(MlflowClient(tracking_uri), experiment, artifact_root)
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.parent / ".mlflow.db.lock", "w") as lock:

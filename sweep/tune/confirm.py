@@ -153,7 +153,7 @@ def search_sweep(tracking_uri: str, experiment: str, sweep_run_id: str | None) -
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            raise ConfigError("--sweep", sweep_run_id, f"no such run in {tracking_uri}") from None
+            raise ConfigError("--sweep", sweep_run_id, f"no such run in {schema.shown_uri(tracking_uri)}") from None
         if run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_SWEEP or run.info.experiment_id != experiment_id:
             raise ConfigError("--sweep", sweep_run_id, f"is not a sweep (role=sweep) run of experiment {experiment!r}")
     else:

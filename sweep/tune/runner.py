@@ -168,6 +168,8 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
                                                     "values": fixed[0], "source": fixed[1]})
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
+    if s.tracking_uri:  # a param is read by everyone who reads the runs: no database password in it
+        params["tracking_uri"] = schema.shown_uri(s.tracking_uri)
     parent.log_params(flatten({"sweep": params}))
     return parent
 
@@ -348,7 +350,7 @@ def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepO
     check_can_start(plan)  # weights present or downloadable, resources that exist
     data = shared_data(plan)  # the dataset itself: a missing one fails here
     if not settings.resume:
-        experiment_id = prepare_store(plan.tracking_uri, settings.experiment)
+        experiment_id = prepare_store(plan.tracking_uri, settings.experiment, runs_folder=plan.runs_folder)
     started_ray = init_ray(settings.address, env={"RESNETX_RUNS_DIR": str(plan.runs_folder)})
     try:
         check_shared_storage(plan.storage_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from reports.schema import shown_uri
 from sweep.tune.runner import SweepOutcome
 
 
@@ -28,7 +29,7 @@ def print_summary(outcome: SweepOutcome, console: Console) -> None:
         files = report.files
         if "index_html" in files:
             console.print(f"report: {files['index_html']} (also report.md, pareto.csv and plots in {report.out_dir})")
-    console.print(f"MLflow: {outcome.tracking_uri} (experiment {outcome.experiment}, sweep run "
+    console.print(f"MLflow: {shown_uri(outcome.tracking_uri)} (experiment {outcome.experiment}, sweep run "
                   f"{outcome.parent_run_id}); browse with  resnetx ui")
 
 
