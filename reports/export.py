@@ -6,8 +6,10 @@ from. ``resnetx show FILE`` rebuilds the model from ``model:``; ``resnetx train 
 retrains it (``provenance`` is ignored there).
 
 All-or-nothing: every chosen config is downloaded and validated before the first file is
-written; files are written to temp names and renamed into place, so an interrupted or failed
-export leaves no partial or half-written YAML behind.
+written; files are written to temp names and renamed into place, the renames undone if one
+fails, so an interrupted or failed export leaves no partial or half-written set behind. An
+export into a folder replaces the files of an earlier export there (YAMLs with the export
+header, and their weights); other files in the folder are left alone.
 
 With ``with_weights``, each chosen trial's trained weights are written next to its YAML
 (same name, ``.pt``): the model state dict of the trial's last checkpoint kept by Tune, as a
@@ -143,19 +145,33 @@ def select(ranked: pd.DataFrame, selection: Selection, objectives: Sequence[Obje
             raise ConfigError("--by", by, "is not a metric of these runs")
         chosen = chosen[chosen[key.name].notna()]
         chosen = chosen.sort_values(key.name, ascending=not key.maximize, kind="stable")
-    hashes = chosen[schema.TAG_CONFIG_HASH].fillna(chosen["run_id"]) if len(chosen) else chosen["run_id"]
-    chosen = chosen[~hashes.duplicated()]
+    chosen = chosen[~network_keys(chosen).duplicated()]
     return chosen.head(top) if top is not None else chosen
+
+
+def network_keys(trials: pd.DataFrame) -> pd.Series:
+    """The network each trial trained, seed left out: its ``config_hash`` without the ``-seed<N>`` a
+    replicated space appends (else the run id), so that repeat seeds of one network collapse."""
+    if not len(trials):
+        return trials["run_id"]
+    hashes = trials[schema.TAG_CONFIG_HASH].fillna(trials["run_id"]).astype(str)
+    return hashes.str.split(schema.SEED_KEY_SEPARATOR, n=1).str[0]
 
 
 def read_config_artifact(tracking_uri: str, run_id: str) -> dict[str, Any]:
     """The trial's ``config.yaml`` as a mapping with a ``model`` section, or a one-line ConfigError."""
+    from mlflow.exceptions import MlflowException
+
     client = mlflow_client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="resnetx-export-") as tmp:
         try:
             local = retry(lambda: client.download_artifacts(run_id, schema.CONFIG_ARTIFACT, tmp))
             text = Path(local).read_text(encoding="utf-8")
-        except Exception:
+        except MlflowException as exc:  # only "not there" is a missing config; a 5xx or an auth error stays one
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            raise ConfigError("run", run_id, f"has no readable {schema.CONFIG_ARTIFACT} artifact") from None
+        except (OSError, UnicodeDecodeError):
             raise ConfigError("run", run_id, f"has no readable {schema.CONFIG_ARTIFACT} artifact") from None
     try:
         data = yaml.safe_load(text)
@@ -315,24 +331,65 @@ def _stale_note(weights: TrainedWeights, prov: Mapping[str, Any]) -> str | None:
             f"(val_acc {weights.val_acc:.4f}), not its last logged epoch (val_acc {logged:.4f})")
 
 
-def write_all_or_nothing(files: Mapping[Path, str | bytes]) -> None:
-    """Write every file to a temp name first, then rename each into place; on failure remove the temps."""
+EXPORT_HEADER = "# ResNetX config exported from MLflow run"  # the first line of every exported YAML
+
+
+def earlier_export(folder: Path) -> list[Path]:
+    """The files an earlier export left in ``folder``: YAMLs that start with :data:`EXPORT_HEADER`, and
+    their weights. A user's own files there are never among them."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.yaml")):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            if not handle.readline().startswith(EXPORT_HEADER):
+                continue
+        found.append(path)
+        if path.with_suffix(WEIGHTS_SUFFIX).is_file():
+            found.append(path.with_suffix(WEIGHTS_SUFFIX))
+    return found
+
+
+def write_all_or_nothing(files: Mapping[Path, str | bytes], replaces: Sequence[Path] = ()) -> None:
+    """Put the whole set ``files`` in place of the set ``replaces``, or change nothing.
+
+    Every file is written to a temp name first; the renames into place are undone if one fails
+    (a file that existed is restored from a hard-linked backup), and the old set's files that the
+    new one does not overwrite are deleted only once every rename succeeded. So a failed export
+    leaves the earlier export as it was, and a successful one leaves no stale file of it.
+    """
     temps: list[tuple[str, Path]] = []
+    backups: dict[Path, str] = {}
+    placed: list[Path] = []
     try:
         for path, content in files.items():
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temps.append((tmp, path))
-            if isinstance(content, bytes):
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(content)
-            else:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(content)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content if isinstance(content, bytes) else content.encode("utf-8"))
         for tmp, path in temps:
-            os.replace(tmp, path)
+            if path.exists():
+                backups[path] = f"{tmp}.old"
+                os.link(path, backups[path])
+        try:
+            for tmp, path in temps:
+                os.replace(tmp, path)
+                placed.append(path)
+        except BaseException:
+            for path in placed:  # undo: the earlier file back, or none
+                if path in backups:
+                    os.replace(backups.pop(path), path)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+        for path in replaces:
+            if path not in files:
+                path.unlink(missing_ok=True)
     finally:
         for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
+        for backup in backups.values():
+            Path(backup).unlink(missing_ok=True)
 
 
 def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, selection: Selection,
@@ -397,7 +454,7 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
                 prov[WEIGHTS_KEY] = weights_provenance(weights, weights_path.name)
                 note = _stale_note(weights, prov)
         document = {**config, PROVENANCE_KEY: prov}
-        header = (f"# ResNetX config exported from MLflow run {row['run_id']} ({selection.describe()}).\n"
+        header = (f"{EXPORT_HEADER} {row['run_id']} ({selection.describe()}).\n"
                   "# `resnetx show FILE` rebuilds the model; `resnetx train FILE` retrains it.\n")
         if weights_path is not None:
             header += (f"# Trained weights: {weights_path.name} (`resnetx.build_model(FILE, "
@@ -407,5 +464,5 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
                                 config_hash=prov["config_hash"], metrics=prov["metrics"],
                                 weights=weights_path, weights_note=note))
     out.mkdir(parents=True, exist_ok=True)
-    write_all_or_nothing(files)
+    write_all_or_nothing(files, replaces=earlier_export(out))
     return results

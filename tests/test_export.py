@@ -141,3 +141,68 @@ def test_with_weights_but_no_checkpoints_still_exports_every_config(store, tmp_p
     assert cli_main(["export", "--runs-dir", str(store["folder"]), "--out", str(tmp_path / "s"), "--top", "1",
                      "--by", "val_acc", "--experiment", "solo", "--with-weights"]) == 0
     assert "it is a `resnetx train` run: no Tune checkpoint" in capsys.readouterr().out
+
+
+def test_a_second_export_into_the_folder_replaces_the_first_and_leaves_other_files(store, tmp_path):
+    """The earlier export's files stayed (their names carry other run ids): a folder of mixed sets."""
+    out = tmp_path / "again"
+    assert len(_export(store, out, "--top", "2", "--by", "val_acc")) == 2
+    (out / "notes.txt").write_text("mine")
+    docs = _export(store, out, "--top", "1", "--by", "params")
+    assert [d["provenance"]["mlflow_run_name"] for d in docs] == ["t3"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".yaml")) == ["notes.txt"]
+
+
+def test_a_rename_that_fails_half_way_leaves_the_earlier_export_as_it_was(store, tmp_path, monkeypatch):
+    """One rename at a time: a failure after the first left a partial, mixed set (review of 7bd5730)."""
+    import reports.export as export_module
+
+    out = tmp_path / "partial"
+    _export(store, out, "--top", "2", "--by", "val_acc")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace, calls = export_module.os.replace, []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(export_module.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        export_configs(store["uri"], "resnetx", out, Selection(top=3, by="params"))
+    monkeypatch.setattr(export_module.os, "replace", real_replace)
+    assert len(calls) >= 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # same names, same bytes, no temps
+
+
+def test_repeat_seeds_of_one_network_collapse_to_its_best():
+    """A replicated space tags each trial ``<hash>-seed<N>``: replicates were exported one file each."""
+    import pandas as pd
+
+    from reports.analysis import RANK
+    from reports.export import select
+    from reports.pareto import parse_objectives
+
+    ranked = pd.DataFrame({"run_id": ["r1", "r2", "r3", "r4"], RANK: [0, 0, 0, 1],
+                           schema.TAG_CONFIG_HASH: ["aaa-seed1", "aaa-seed2", "bbb-seed1", "ccc"],
+                           "val_acc": [0.90, 0.92, 0.80, 0.70], "params": [10, 10, 5, 20]})
+    chosen = select(ranked, Selection(top=5, by="val_acc"), parse_objectives("val_acc:max,params:min"))
+    assert list(chosen["run_id"]) == ["r2", "r3", "r4"]  # aaa's best seed, then bbb, then ccc
+
+
+def test_a_store_error_is_not_relabelled_as_a_missing_config(tmp_path):
+    """Any exception (an HTTP 5xx, an auth error) became "has no readable config.yaml" (reports/export.py:155)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from reports.export import read_config_artifact
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    missing = client.create_run(client.create_experiment("plain", artifact_location=str(tmp_path / "art")))
+    with pytest.raises(ConfigError, match=r"has no readable config\.yaml"):
+        read_config_artifact(uri, missing.info.run_id)  # really not there: the one-line error
+    broken = client.create_run(client.create_experiment("broken", artifact_location="unknownscheme://bucket/x"))
+    with pytest.raises(MlflowException, match="artifact repository"):
+        read_config_artifact(uri, broken.info.run_id)  # the store's own error, as it is
