@@ -144,23 +144,31 @@ def render_markdown(analysis: Analysis, title: str, settings: Mapping[str, Any],
              f"## Pareto front ({len(analysis.front)} trials)\n", ranking_note(analysis) + "\n\n",
              markdown_table(front_table(analysis)),
              f"\n**Knee point** (`*`): {knee_summary(analysis)}\n",
-             f"\n**Hypervolume**: {hypervolume_summary(analysis)}\n",
-             "\n## Best network under each parameter budget\n", markdown_table(analysis.budgets)]
-    if analysis.ablation is not None:
-        parts += ["\n## Fold ablation\n", ablation_note(analysis.ablation) + "\n\n", markdown_table(analysis.ablation)]
+             f"\n**Hypervolume**: {hypervolume_summary(analysis)}\n"]
     for key, heading in PNG_TITLES.items():
         if key in files:
             parts.append(f"\n![{heading}]({files[key].name})\n")
     if "plots_html" in files:
         parts.append(f"\nInteractive plots: [{files['plots_html'].name}]({files['plots_html'].name})\n")
-    if len(analysis.stopped) and analysis.at_epoch is None:
-        parts += ["\n## Stopped early (not ranked: fewer epochs)\n", markdown_table(stopped_table(analysis))]
-    others = not_ranked(analysis)
-    parts += ["\n## Trials that cannot be on the front\n",
-              markdown_table(others[[c for c in SUMMARY_COLUMNS if c in others.columns]]),
-              "\n## Sweep settings\n", markdown_table(mapping_table(settings)),
-              "\n## Provenance\n", markdown_table(mapping_table(provenance))]
+    for heading, note, table in later_sections(analysis, settings, provenance):
+        parts += [f"\n## {heading}\n", f"{note}\n\n" if note else "", markdown_table(table)]
     return "".join(parts)
+
+
+def later_sections(analysis: Analysis, settings: Mapping[str, Any],
+                   provenance: Mapping[str, Any]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(heading, note, table) of every section after the front and the plots, in order: one list that
+    both renderers walk, so the Markdown and the HTML report cannot list different sections."""
+    sections = [("Best network under each parameter budget", "", analysis.budgets)]
+    if analysis.ablation is not None:
+        sections.append(("Fold ablation", ablation_note(analysis.ablation), analysis.ablation))
+    if len(analysis.stopped) and analysis.at_epoch is None:
+        sections.append(("Stopped early (not ranked: fewer epochs)", "", stopped_table(analysis)))
+    others = not_ranked(analysis)
+    shown = others[[c for c in SUMMARY_COLUMNS if c in others.columns]]
+    sections += [("Trials that cannot be on the front", "", shown),
+                 ("Sweep settings", "", mapping_table(settings)), ("Provenance", "", mapping_table(provenance))]
+    return sections
 
 
 # -- HTML -----------------------------------------------------------------------------------
@@ -205,17 +213,8 @@ def render_html(analysis: Analysis, title: str, settings: Mapping[str, Any], pro
     for key, heading in PNG_TITLES.items():
         if key in files:
             body.append(f"<h2>{e(heading)}</h2><img alt='{e(heading)}' src='{png_data_uri(files[key])}'>")
-    body += ["<h2>Best network under each parameter budget</h2>", html_table(analysis.budgets)]
-    if analysis.ablation is not None:
-        body += ["<h2>Fold ablation</h2>", f"<p>{html.escape(ablation_note(analysis.ablation))}</p>",
-                 html_table(analysis.ablation)]
-    if len(analysis.stopped) and analysis.at_epoch is None:
-        body += ["<h2>Stopped early (not ranked: fewer epochs)</h2>", html_table(stopped_table(analysis))]
-    others = not_ranked(analysis)
-    body += ["<h2>Trials that cannot be on the front</h2>",
-             html_table(others[[c for c in SUMMARY_COLUMNS if c in others.columns]]),
-             "<h2>Sweep settings</h2>", html_table(mapping_table(settings)),
-             "<h2>Provenance</h2>", html_table(mapping_table(provenance))]
+    for heading, note, table in later_sections(analysis, settings, provenance):
+        body += [f"<h2>{e(heading)}</h2>", f"<p>{e(note)}</p>" if note else "", html_table(table)]
     if links:
         body.append("<p>Files beside this page: " + " · ".join(f"<a href='{e(n)}'>{e(n)}</a>" for n in links) + "</p>")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{e(title)}</title>"

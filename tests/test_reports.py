@@ -8,6 +8,7 @@ a separate experiment holding only ``resnetx train`` runs. test_export and test_
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from pathlib import Path
@@ -285,6 +286,11 @@ def test_report_pages_are_self_contained(store, tmp_path):
     # plotly.js is inlined (its source only names a CDN as the default topojson URL for maps)
     assert "* plotly.js v" in plots and not re.search(r"""<script[^>]*\bsrc=""", plots)
     md = result.files["report_md"].read_text()
+    # the two renderings list the same sections in the same order (they were listed by hand twice)
+    md_sections = re.findall(r"^## (.+)$", md, flags=re.MULTILINE)
+    html_sections = re.findall(r"<h2>(.+?)</h2>(?!<img)", index)  # a plot's heading is not a section
+    assert [html.unescape(h) for h in html_sections] == md_sections
+    assert "Fold ablation" in md_sections and md_sections[-1] == "Provenance"
     for needle in ("## Pareto front", "**Knee point**", "reference point",
                    "## Best network under each parameter budget", "## Fold ablation", "space", "quick", "optuna",
                    "sweep_seed", "version mlflow", store["parent"]):
