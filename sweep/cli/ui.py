@@ -12,6 +12,9 @@ the sweep it took (the one `resnetx report` takes by default: the latest that ha
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -20,8 +23,10 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reports.schema import shown_uri
 from resnetx.errors import ConfigError
@@ -156,6 +161,35 @@ def runs_url(base: str, experiment_id: str, search: str, order_by: str | None = 
     return f"{base}/#/experiments/{experiment_id}/runs?{query}"
 
 
+# MLflow's Share button stores the runs page's state (search, sort, shown columns) as the experiment
+# tag ``mlflow.sharedViewState.<key>`` and links ``?viewStateShareKey=<key>``; the React app of
+# 3.17.2 reads the tag's JSON (search facets, and UI state such as ``selectedColumns``, column ids
+# ``metrics.`name``` / ``params.`name```). A link with search facets in its URL ignores the key.
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+SHARED_VIEW_PARAM = "viewStateShareKey"
+
+
+def front_view_state(sweep_run_id: str, order_by: str, ascending: bool, objectives: Sequence[str],
+                     model_fields: Sequence[str]) -> dict[str, Any]:
+    """The runs page of one sweep's front: its filter and sort, the objectives and model fields as columns."""
+    return {"searchFilter": front_filter(sweep_run_id), "orderByKey": f"metrics.`{order_by}`",
+            "orderByAsc": ascending,
+            "selectedColumns": [f"metrics.`{name}`" for name in objectives]
+            + [f"params.`{name}`" for name in model_fields]}
+
+
+def share_view(client: Any, experiment_id: str, state: Mapping[str, Any]) -> str:
+    """Store ``state`` as a shared view of the experiment (idempotent: the key is its content's hash)."""
+    text = json.dumps(state, sort_keys=True)
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    client.set_experiment_tag(experiment_id, f"{SHARED_VIEW_TAG}{key}", text)
+    return key
+
+
+def shared_view_url(base: str, experiment_id: str, key: str) -> str:
+    return f"{base}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_VIEW}&{SHARED_VIEW_PARAM}={key}"
+
+
 @dataclass(frozen=True)
 class SweepLink:
     """What the printed link opens: which sweep (in words), its experiment, whether it is reported."""
@@ -167,13 +201,15 @@ class SweepLink:
     reported: bool  # some trial carries on_front = "true" (resnetx report has run)
     order_by: str = "val_acc"  # the sweep's first objective: the front is listed by it
     ascending: bool = False
+    front_view: str | None = None  # the shared view key of the front's page (None: a plain filtered link)
 
     def lines(self, base: str) -> list[str]:
         out = [f"experiment {self.experiment} (runs table): {experiment_url(base, self.experiment_id)}",
                self.described]
         if self.sweep_run_id is None:
             return out
-        front = runs_url(base, self.experiment_id, front_filter(self.sweep_run_id), self.order_by, self.ascending)
+        front = (shared_view_url(base, self.experiment_id, self.front_view) if self.front_view else
+                 runs_url(base, self.experiment_id, front_filter(self.sweep_run_id), self.order_by, self.ascending))
         out.append(f"its Pareto front, by {self.order_by}: {front}")
         if not self.reported:
             out.append(f"  no trial of it is tagged on_front yet: run  resnetx report --sweep {self.sweep_run_id}"
@@ -200,11 +236,33 @@ def sweep_link(uri: str, args: argparse.Namespace) -> SweepLink | None:
 
     reported = any(tags.get("on_front") == "true" for tags in sweep.report_tags.values())
     try:
-        first = parse_objectives(sweep.objectives_tag or DEFAULT_OBJECTIVES)[0]
+        objectives = parse_objectives(sweep.objectives_tag or DEFAULT_OBJECTIVES)
     except ConfigError:  # a hand-edited tag: list the front by accuracy
-        first = parse_objectives(DEFAULT_OBJECTIVES)[0]
-    return SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
+        objectives = parse_objectives(DEFAULT_OBJECTIVES)
+    first = objectives[0]
+    from mlflow.exceptions import MlflowException
+
+    from reports.mlflow_io import client as mlflow_client
+
+    link = SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
                      first.name, not first.maximize)
+    if sweep.sweep_run_id is None:
+        return link
+    state = front_view_state(sweep.sweep_run_id, first.name, not first.maximize, [o.name for o in objectives],
+                             varied_model_fields(sweep.trials))
+    try:
+        key = share_view(mlflow_client(uri), sweep.experiment_id, state)
+    except MlflowException as exc:  # e.g. a read-only account on a team's server: the plain link still works
+        print(f"note: the front's link shows no columns ({exc.error_code}: cannot tag the experiment)",
+              file=sys.stderr)
+        return link
+    return dataclasses.replace(link, front_view=key)
+
+
+def varied_model_fields(trials: Any) -> list[str]:
+    """The ``model.*`` params whose value differs between the sweep's trials, in column order."""
+    fields = [c for c in trials.columns if str(c).startswith("model.")]
+    return [c for c in fields if trials[c].astype(str).nunique() > 1]
 
 
 def run(args: argparse.Namespace) -> int:
