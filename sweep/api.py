@@ -296,12 +296,17 @@ def _run_name(config: ConfigSpec, cfg: ExperimentConfig) -> str:
     return f"train-{cfg.config_hash()}"
 
 
-def _open_run(cfg: ExperimentConfig, name: str, uri: str, experiment: str) -> Any:
-    """Create the store/experiment and start a role=train run (its tags, params and config.yaml)."""
+def _open_run(cfg: ExperimentConfig, name: str, uri: str, experiment: str, folder: Path) -> Any:
+    """Create the store/experiment and start a role=train run (its tags, params and config.yaml).
+
+    ``folder``: the runs folder, where a new experiment in a database URI keeps its artifacts
+    (MLflow's own default is ./mlruns in whatever folder the command started in).
+    """
     from reports import schema
     from sweep.tracking.store import open_config_run, prepare_store
 
-    return open_config_run(uri, prepare_store(uri, experiment), cfg, name=name, role=schema.ROLE_TRAIN)
+    experiment_id = prepare_store(uri, experiment, runs_folder=folder)
+    return open_config_run(uri, experiment_id, cfg, name=name, role=schema.ROLE_TRAIN)
 
 
 def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Path | None = None,
@@ -341,7 +346,7 @@ def train(config: ConfigSpec, overrides: Overrides = None, *, runs_dir: str | Pa
     experiment = experiment or DEFAULT_EXPERIMENT
     data = load_dataset(cfg.data, root=folder / "data")
     console.print(f"[bold]{data.summary()}[/bold]  config {cfg.config_hash()}  model {cfg.model.canonical_hash()}")
-    logger = _open_run(cfg, _run_name(config, cfg), uri, experiment) if uri is not None else None
+    logger = _open_run(cfg, _run_name(config, cfg), uri, experiment, folder) if uri is not None else None
     if logger is not None:
         logger.log_params({schema.PARAM_DATA_PATH: data_plan(cfg, data).path})
     # resuming writes its checkpoints back where it read them: the folder, also when given the file

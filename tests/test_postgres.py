@@ -273,3 +273,23 @@ def test_two_sweeps_at_once_into_one_server(server: Served, postgres: PostgresSe
         assert len(load_sweep(tracking_uri=server.url, experiment="team", sweep=parent)) == TRIALS
     experiments = postgres.query("served", "SELECT count(*) FROM experiments WHERE name = 'team'")
     assert experiments == [(1,)]  # created once although both asked at the same moment
+
+
+def test_resnetx_train_into_postgresql_keeps_artifacts_in_its_runs_folder(postgres: PostgresServer,
+                                                                         tmp_path: Path) -> None:
+    """A new experiment's artifacts went to ./mlruns of the folder `resnetx train` was started in."""
+    uri = postgres.create_database("train_direct")
+    runs_dir, started_in = tmp_path / "runs", tmp_path / "cwd"
+    started_in.mkdir()
+    cwd = os.getcwd()
+    os.chdir(started_in)
+    try:
+        rc = main(["train", "tiny", "--runs-dir", str(runs_dir), "--tracking-uri", uri, "--experiment", "solo",
+                   "--set", "train.epochs=1", "--set", "data.subset=200"])
+    finally:
+        os.chdir(cwd)
+    assert rc == 0
+    assert list(started_in.iterdir()) == []
+    (run,) = all_runs(client_for(tracking_uri=uri), "solo")
+    assert run.info.artifact_uri.removeprefix("file://").startswith(str(runs_dir / "artifacts" / "solo"))
+    assert run.info.status == "FINISHED"
