@@ -50,3 +50,22 @@ def test_results_come_back_in_order_when_all_succeed(local_ray):
         return x * x
 
     assert gather_or_cancel([square.remote(i) for i in range(3)]) == [0, 1, 4]
+
+
+def test_the_stage_trains_a_network_and_writes_its_weights(local_ray, tmp_path):
+    """The stage's task end to end (real Ray, real training on digits): weights that load into the network."""
+    import torch
+    from rich.console import Console
+
+    from resnetx import build_model
+    from sweep.config.experiment import ExperimentConfig
+    from sweep.tune.pretrain import PretrainJob, run_pretrain_stage
+
+    config = {"model": {"num_nodes": [1, 1, 1], "fold": 1, "start_id": 2, "end_id": 3, "base": 8, "stem_width": 8},
+              "data": {"name": "digits", "subset": 300}, "train": {"epochs": 1, "seed": 3}}
+    job = PretrainJob("net", config, str(tmp_path / "net.pt"))
+    (row,) = run_pretrain_stage([job], data=None, cpus=1, gpus=0, console=Console(quiet=True))
+    assert row["key"] == "net" and row["epochs"] == 1 and 0.0 <= row["val_acc"] <= 1.0
+    model = build_model(ExperimentConfig(**config).model)
+    model.load_state_dict(torch.load(job.path, weights_only=True))  # every tensor fits the network
+    assert row["params"] == sum(p.numel() for p in model.parameters())

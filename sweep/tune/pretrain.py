@@ -93,7 +93,8 @@ def _train_one(config: dict, path: str, data: Any = None) -> dict[str, Any]:
     from sweep.config.experiment import ExperimentConfig
     from sweep.data.load import load_dataset
     from sweep.training.checkpoint import load_checkpoint, save_weights
-    from sweep.training.loop import setup_torch, train
+    from sweep.training.loop import data_plan, setup_torch, train
+    from sweep.tune.trainable import gpu_share
 
     resources = ray.get_runtime_context().get_assigned_resources()
     raw = copy.deepcopy(config)
@@ -102,8 +103,10 @@ def _train_one(config: dict, path: str, data: Any = None) -> dict[str, Any]:
         raw["train"]["device"] = "cpu"
     cfg = ExperimentConfig(**raw)
     setup_torch(cfg.train)
+    bundle = data if data is not None else load_dataset(cfg.data)
+    plan = data_plan(cfg, bundle, gpu_share=gpu_share(resources.get("GPU", 0)))  # its share of a packed GPU
     with tempfile.TemporaryDirectory(prefix="resnetx-pretrain-") as work:
-        result = train(cfg, data=data if data is not None else load_dataset(cfg.data), checkpoint_dir=work)
+        result = train(cfg, data=bundle, checkpoint_dir=work, plan=plan)
         if result.status != "finished":
             raise RuntimeError(f"pretrain network {Path(path).stem} {result.status}; lower its train.lr")
         save_weights(path, load_checkpoint(work)["model"])
