@@ -155,16 +155,23 @@ def simulate_sweep(record: Record, searcher: Any, scheduler: TrialScheduler, *, 
 
 
 def make_simulation(record: Record, space: Any, objectives: Sequence[Objective], *, search: str, scheduler: str,
-                    seed: int, num_samples: int, workers: int = 2, grace_period: int = 1,
+                    seed: int, num_samples: int, workers: int = 2, grace_period: int | None = None,
                     reduction_factor: float = 2.0, compute_limit: float | None = None,
                     primary_replicate: bool = True, rung_metric: str = "auto") -> Simulation:
-    """One simulated sweep, its searcher and scheduler built exactly as ``resnetx sweep`` builds them."""
+    """One simulated sweep, its searcher and scheduler built exactly as ``resnetx sweep`` builds them
+    (``grace_period`` None: the first epoch after the trials' warm-up, read from the space's train
+    section as the sweep reads it: its first sample at ``seed``)."""
+    import random
+
+    from sweep.config.experiment import ExperimentConfig
     from sweep.search.proposers import make_proposer
     from sweep.tune.schedulers import make_scheduler
     from sweep.tune.searcher import ResNetXSearcher
 
     proposer = make_proposer(search, space, objectives, seed, num_samples)
     searcher = ResNetXSearcher(space, proposer, objectives, seed)
-    sched = make_scheduler(scheduler, objectives, None, grace_period, reduction_factor, rung_metric=rung_metric)
+    example = ExperimentConfig(**space.sample(random.Random(seed)))  # runner.plan_sweep's example, no --set
+    sched = make_scheduler(scheduler, objectives, None, grace_period, reduction_factor, rung_metric=rung_metric,
+                           warmup_epochs=example.train.warmup_epochs)
     return simulate_sweep(record, searcher, sched, num_samples=num_samples, workers=workers,
                           compute_limit=compute_limit, primary_replicate=primary_replicate)

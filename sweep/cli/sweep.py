@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed: a partial grid at another --seed retrains the same networks) (default: %(default)s)")
     add("--objectives", "objectives", help="e.g. val_acc:max,params:min (default: the space's objectives)")
     add("--scheduler", "scheduler", help=f"{' | '.join(SCHEDULERS)}: early stopping (default: %(default)s)")
-    add("--grace-period", "grace_period", type=int, help="asha/moasha: epochs before the first rung "
-        "(default: %(default)s)")
+    add("--grace-period", "grace_period", type=int, help="asha/moasha: the epoch of the first rung "
+        "(default: the first epoch after the trials' train.warmup_epochs, e.g. 2 after one warm-up "
+        "epoch, 1 without warm-up; a value given here wins)")
     add("--rung-metric", "rung_metric", help="asha/moasha: what a rung ranks by: accuracy (the accuracy "
         "objective at the rung) | tse (the sum of the training losses so far, lower is better; ranks "
         "networks by their final accuracy far better at early rungs) | auto (tse for moasha, accuracy "

@@ -36,7 +36,9 @@ class SweepSettings(StrictConfig):
     grid_order: Literal["declared", "shuffled"] = "declared"
     objectives: str | None = None  # default: the space's objectives, else val_acc:max,params:min
     scheduler: Literal["asha", "moasha", "none"] = "none"
-    grace_period: StrictInt = 1  # asha/moasha: epochs before the first rung
+    # asha/moasha: the first rung's epoch; None ("auto"): the first epoch after the trials'
+    # train.warmup_epochs (sweep.tune.schedulers.default_grace_period); an explicit value wins
+    grace_period: StrictInt | None = None
     # asha/moasha: what a rung ranks by in place of the accuracy objective (sweep.tune.schedulers.RUNG_METRICS)
     rung_metric: Literal["auto", "accuracy", "tse"] = "auto"
     reduction_factor: float = 2.0  # asha/moasha: keep 1/reduction_factor of each rung (moasha: and its front)
@@ -85,7 +87,7 @@ class SweepSettings(StrictConfig):
             value = getattr(self, field)
             if value is not None and value <= 0:
                 raise ConfigError(field, value, "must be > 0 seconds")
-        if self.grace_period < 1:
+        if self.grace_period is not None and self.grace_period < 1:
             raise ConfigError("grace_period", self.grace_period, "must be >= 1 epoch")
         if self.reduction_factor <= 1:
             raise ConfigError("reduction_factor", self.reduction_factor, "must be > 1 (2 keeps half of each rung)")

@@ -419,7 +419,7 @@ def _started(plan: SweepPlan, experiment_id: str, console: Console) -> tuple[Run
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=_scheduler(settings, objectives, tune_path),
+                search_alg=searcher, scheduler=_scheduler(settings, objectives, tune_path, plan.example),
                 num_samples=settings.num_samples,
                 max_concurrent_trials=settings.max_concurrent or cluster_slots(settings.cpus_per_trial,
                                                                                settings.gpus_per_trial),
@@ -502,13 +502,14 @@ def _record_search_stats(plan: SweepPlan, tune_path: str, parent: RunLogger, tri
                       f"{stats.get('infeasible', 0)} over budget or invalid, {stats.get('duplicates', 0)} duplicates)")
 
 
-def _scheduler(settings: SweepSettings, objectives: list, tune_path: str) -> Any:
+def _scheduler(settings: SweepSettings, objectives: list, tune_path: str, example: Any) -> Any:
     """Early stopping: ASHA on the accuracy objective, MO-ASHA on all of them, or none."""
     from sweep.tune.schedulers import make_scheduler
 
     state = None if "://" in tune_path else f"{own_folder(tune_path)}/moasha-rungs.json"  # no file on object stores
     return make_scheduler(settings.scheduler, objectives, settings.trial_timeout_s, settings.grace_period,
-                          settings.reduction_factor, state_path=state, rung_metric=settings.rung_metric)
+                          settings.reduction_factor, state_path=state, rung_metric=settings.rung_metric,
+                          warmup_epochs=example.train.warmup_epochs)  # grace None: after the trials' warm-up
 
 
 def _report(plan: SweepPlan, outcome: SweepOutcome, console: Console) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from reports import schema
 from reports.pareto import Objective
+from sweep.config.experiment import TrainConfig
 from sweep.config.settings import DEFAULT_RUNG_METRIC, RUNG_METRICS
 from sweep.tune.moasha import MOASHAScheduler
 from sweep.tune.time_limit import TrialTimeLimitMixin
@@ -44,15 +46,37 @@ def rung_objectives(objectives: Sequence[Objective], rung_metric: str) -> list[O
     return [Objective(schema.TSE_METRIC, False) if o == accuracy else o for o in objectives]
 
 
-def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | None, grace_period: int = 1,
+# train.warmup_epochs of a trial config that does not set it
+DEFAULT_WARMUP_EPOCHS: float = TrainConfig.model_fields["warmup_epochs"].default
+
+
+def default_grace_period(warmup_epochs: float) -> int:
+    """The first rung when the user gives no ``--grace-period``: the first epoch with no learning-rate
+    warm-up in it, ``ceil(warmup_epochs) + 1`` (1 without warm-up, 2 after one warm-up epoch).
+    During the warm-up validation accuracy ranks networks no better than chance on the recorded
+    benchmarks (docs/benchmarks.md, "Rung signals"). (pure)"""
+    if not warmup_epochs >= 0:
+        raise ValueError(f"warmup_epochs: got {warmup_epochs!r}; must be >= 0")
+    return math.ceil(warmup_epochs) + 1
+
+
+def resolved_grace_period(grace_period: int | None, warmup_epochs: float) -> int:
+    """A user's explicit grace period wins; ``None`` (the default, "auto") is
+    :func:`default_grace_period` of the trials' warm-up. (pure)"""
+    return default_grace_period(warmup_epochs) if grace_period is None else grace_period
+
+
+def make_scheduler(kind: str, objectives: Sequence[Objective], limit_s: float | None, grace_period: int | None = None,
                    reduction_factor: float = 2.0, state_path: str | None = None,
-                   rung_metric: str = "auto") -> FIFOScheduler:
+                   rung_metric: str = "auto", warmup_epochs: float = DEFAULT_WARMUP_EPOCHS) -> FIFOScheduler:
     """Explicit registry: ``none`` (every trial to the end), ``asha`` (stop on the accuracy objective,
     the first maximised epoch metric, or on ``rung_metric``) or ``moasha`` (stop by non-dominated
     rank over all objectives, the accuracy one replaced by ``rung_metric``). ``auto``: TSE for
-    moasha, accuracy for asha (DEFAULT_RUNG_METRIC, measured)."""
+    moasha, accuracy for asha (DEFAULT_RUNG_METRIC, measured). ``grace_period`` None: the first
+    epoch after the trials' ``warmup_epochs`` (:func:`default_grace_period`)."""
     scheduler: FIFOScheduler
     ranked = rung_objectives(objectives, resolved_rung_metric(kind, rung_metric))
+    grace_period = resolved_grace_period(grace_period, warmup_epochs)
     if kind == "asha":
         metric = ranked[list(objectives).index(accuracy_objective(objectives))]
         # time_attr "epoch": every report is one epoch (test_acc rides on the last one, never a second report)
