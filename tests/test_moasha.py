@@ -168,3 +168,94 @@ def test_every_decision_of_a_simulated_sweep_is_the_rungs_top_k(objectives):
     for rung, held in rungs.items():
         promoted = sum(d["promoted"] for d in scheduler.decisions if d["rung"] == rung)
         assert promoted <= 0.6 * len(held) + 2, (rung, promoted, len(held))  # asynchronous: early arrivals pass
+
+
+def _rung_rows(rng, n, objectives):
+    """Coarse values (ties, shared fronts), a few non-finite ones."""
+    rows = random_rung(rng, n, objectives)
+    for row in rows:
+        if rng.random() < 0.05:
+            row[rng.randrange(objectives)] = rng.choice([float("nan"), float("inf")])
+    return rows
+
+
+@pytest.mark.parametrize("objectives", [2, 3])
+def test_each_decision_of_the_ranked_rung_equals_top_k_of_the_whole_rung(objectives, tmp_path):
+    """MOASHARungs keeps each rung's ranks up to date instead of sorting the rung at every decision:
+    every decision still equals ``promotes`` over the whole rung (and the brute-force top-k), also
+    after a restore from the state file halfway (the rung's ranks rebuilt from its records)."""
+    objs = parse_objectives("val_acc:max,params:min,latency_ms:min" if objectives == 3 else "val_acc:max,params:min")
+    maximize = [o.maximize for o in objs]
+    log_scale = [o.name in LOG_SCALE_OBJECTIVES for o in objs]
+    for case in range(40):
+        rng = random.Random(100 * objectives + case)
+        rf = rng.choice([2, 3, 4])
+        rows = _rung_rows(rng, rng.randint(1, 70), objectives)
+        path = tmp_path / f"rungs-{case}.json"
+        rungs = MOASHARungs(objs, 1, rf, state_path=str(path))
+        for i, row in enumerate(rows):
+            if i == len(rows) // 2:  # what Tuner.restore rebuilds
+                rungs = MOASHARungs(objs, 1, rf, state_path=str(path))
+            expected = promotes(rows[:i], row, maximize, rf, log_scale)
+            assert rungs.decide(f"t{i}", 1, row, max_epochs=2) is expected, (case, i, rows[: i + 1])
+            if i < 25:
+                slots = promotion_slots(i + 1, rf)
+                assert expected == (i in brute_top_k(rows[: i + 1], maximize, slots, log_scale))
+
+
+def _prefilled(tmp_path, n):
+    """A rung of ``n`` results written in the state file (as a killed sweep leaves it), loaded."""
+    import json
+
+    rng = random.Random(n)
+    lines = []
+    for i in range(n):
+        size = rng.uniform(3, 5)
+        lines.append(json.dumps({"trial_id": f"t{i}", "rung": 1, "promoted": True,
+                                 "values": [0.5 + 0.1 * size + rng.gauss(0, 0.02), 10**size]}))
+    path = tmp_path / "moasha-rungs.json"
+    path.write_text("\n".join(lines) + "\n")
+    rungs = MOASHARungs(parse_objectives("val_acc:max,params:min"), 1, 2, state_path=str(path))
+    rungs.decide("first", 1, [0.9, 5e4], max_epochs=2)  # loads the file and ranks the rung once
+    return rungs, rng
+
+
+def test_a_rung_decision_needs_memory_linear_in_the_rung_not_quadratic(tmp_path):
+    """A decision at a rung of 3,000 results allocates O(n) (a comparison of the new point with each
+    result), not the n x n x k dominance matrices of sorting the whole rung (~18 MB each here)."""
+    import tracemalloc
+
+    rungs, rng = _prefilled(tmp_path, 3_000)
+    tracemalloc.start()
+    try:
+        for i in range(5):
+            size = rng.uniform(3, 5)
+            rungs.decide(f"new{i}", 1, [0.5 + 0.1 * size, 10**size], max_epochs=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 2**20, peak  # 3,000 x 2 floats are 48 kB
+
+
+def test_the_state_file_is_synced_at_most_once_a_second(tmp_path, monkeypatch):
+    """Every decision is flushed (a killed driver loses none), but fsync'ed at most every SYNC_EVERY_S:
+    200 decisions in 0.2 s (a fake clock) cost one fsync, not 200."""
+    import os
+
+    from sweep.search import rungs as rungs_module
+
+    clock = iter(i * 0.001 for i in range(10_000))
+    monkeypatch.setattr(rungs_module.time, "monotonic", lambda: next(clock))
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(rungs_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    path = tmp_path / "moasha-rungs.json"
+    rungs = MOASHARungs(parse_objectives("val_acc:max,params:min"), 1, 2, state_path=str(path))
+    rng = random.Random(0)
+    for i in range(200):
+        rungs.decide(f"t{i}", 1, [rng.random(), rng.uniform(1e4, 1e6)], max_epochs=2)
+    assert len(synced) == 1
+    assert len(path.read_text().splitlines()) == 200  # every decision is in the file
+    again = MOASHARungs(parse_objectives("val_acc:max,params:min"), 1, 2, state_path=str(path))
+    again.load()
+    assert again.rungs == rungs.rungs

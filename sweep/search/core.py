@@ -31,6 +31,7 @@ Its whole state pickles, so ``Tuner.restore`` resumes the proposal sequence wher
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import pickle
@@ -97,11 +98,14 @@ class SearchCore:
         # from the save (Tune resumes them under the same ids) until they report or complete.
         self.started: set[str] = set()
         self.finite_points: list[tuple[str, dict]] | None = None  # see _finite_points (empty: not finite)
+        self.untrained_points: list[int] | None = None  # indices of finite_points not started at the last look
         self.explorations = 0  # untrained points picked by _explore
         self.misses: dict[str, int] = {}  # why _explore's draws were refused, for its stop reason
         self.epochs: dict[str, int | None] = {}  # live tune trial id -> its train.epochs (a shorter run: stopped)
         self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
         self.stats_path = stats_path  # ``prepare`` resolved something into the config)
+        if hasattr(proposer, "explore"):  # keyed here, when the sweep is planned, never inside Tune's suggest
+            self._finite_points()
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         """Own the limit (True), so Tune adds no ConcurrencyLimiter that would drop late results."""
@@ -194,19 +198,27 @@ class SearchCore:
                            + "): " + ("the space is used up" if not self.misses["over the budget or invalid"]
                                       else "widen the ranges or raise the budget"))
             return proposal
-        untrained = [point for key, point in points if not self._started(key)]
-        if not untrained:
+        # A started network stays started (running, then trained or stopped), so filtering the last
+        # look's untrained points gives the same list, in the same order, as filtering all of them.
+        earlier = getattr(self, "untrained_points", None)  # a searcher saved before it was kept
+        candidates = range(len(points)) if earlier is None else earlier
+        self.untrained_points = [i for i in candidates if not self._started(points[i][0])]
+        if not self.untrained_points:
             self._stop(self._every_network_started(len(points)))
             return None
         self.explorations += 1
-        pick = random.Random(derive_seed(self.seed, "explore", self.explorations)).randrange(len(untrained))
-        return proposer.propose_point(untrained[pick])
+        pick = random.Random(derive_seed(self.seed, "explore", self.explorations)).randrange(len(self.untrained_points))
+        return proposer.propose_point(points[self.untrained_points[pick]][1])
 
     def _finite_points(self) -> list[tuple[str, dict]] | None:
-        """(key, point) for the first valid point of each network of a small finite space; else None. Cached."""
+        """(key, point) for the first valid point of each network of a small finite space; else None.
+
+        Computed once, when the searcher is built (sweep planning: up to EXPLORE_FINITE_POINTS
+        points keyed, seconds for the largest), and kept: ``suggest`` only reads it. A space with
+        more points is found out by counting its walk, without building every point."""
         if self.finite_points is None:
             try:
-                everything = self.space.every_point(limit=EXPLORE_FINITE_POINTS)
+                everything = self.space.every_point(limit=EXPLORE_FINITE_POINTS) if _few_points(self.space) else []
             except ConfigError:  # continuous or large: explore by random draws (cached as [])
                 everything = []
             seen: dict[str, dict] = {}
@@ -312,6 +324,8 @@ class SearchCore:
             self.__dict__.update(pickle.load(f))
         self.__dict__.setdefault("stopped", {})  # a sweep saved before stopped results were kept apart
         self.__dict__.setdefault("epochs", {})
+        if self.finite_points is None and hasattr(self.proposer, "explore"):  # saved before it was kept
+            self._finite_points()
         # Trials that were running at the save are resumed by Tune under the same ids: they count
         # toward the limit at once (a limit of 2 with 2 resumed trials proposes nothing new until
         # one ends), not only once they report (their first epoch can take minutes).
@@ -329,6 +343,21 @@ def objective_values(result: dict, objectives: Sequence[Objective]) -> list[floa
             return None
         values.append(float(value))
     return values
+
+
+def _few_points(space: Any) -> bool:
+    """False when a search space's walk has more than EXPLORE_FINITE_POINTS points or a continuous
+    field (``every_point`` would raise after building them all); True otherwise, and for a grid or
+    any other space (its own ``every_point`` decides). Counts the walk's points without nesting them."""
+    if getattr(space, "is_grid", True) or not hasattr(space, "fields"):
+        return True
+    from search_spaces.walk import all_points
+
+    try:
+        return sum(1 for _ in itertools.islice(all_points(space.fields), EXPLORE_FINITE_POINTS + 1)) \
+            <= EXPLORE_FINITE_POINTS
+    except ValueError:  # a continuous field
+        return False
 
 
 def _apply_overrides(config: dict, overrides: dict) -> dict:

@@ -105,28 +105,57 @@ class GridProposer:
         """A grid is fixed in advance."""
 
 
-class OptunaProposer:
-    """Optuna ask/tell with a seeded TPE sampler (multi-objective when several objectives)."""
+# The finished trials TPE learns from, at most (OptunaProposer's ``history``). Bounded, an ask costs
+# what ~1,250 trials cost (~25 ms on 2 cores) at any size; unbounded, 0.3 s at 10,000 trials. It
+# never bites before 1,250 finished study trials (duplicates and over-budget points count), so every
+# sweep of the recorded benchmarks (<= ~1,000) proposes exactly what it did; docs/benchmarks.md
+# ("Driver scale") shows the search quality windows of 10-20% of a sweep keep on the record.
+TPE_HISTORY = 1_000
 
-    def __init__(self, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int) -> None:
+
+class OptunaProposer:
+    """Optuna ask/tell with a seeded TPE sampler (multi-objective when several objectives).
+
+    ``history``: the most finished trials the sampler learns from (None: all). TPE reads its whole
+    study at every ``ask`` (the split into good and bad trials, both Parzen estimators, the group
+    search space: ~25 us per trial on the 2-core machine, 0.3 s at 10,000 trials; bench/driver_scale.py).
+    With a bound, once the study holds ``history * 5/4`` finished trials a fresh study takes the
+    place of the old one with ``history`` of them: the best half of the bound (whole Pareto fronts
+    of the feasible complete trials, the most recent first within the front that does not fit)
+    and the most recent others, plus the trials still running (TPE's constant liar counts them);
+    its sampler is seeded from (seed, the number of such windows), so a sweep stays reproducible.
+    Every trial keeps its token across windows, so the searcher tells it as before.
+    """
+
+    def __init__(self, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int,
+                 history: int | None = TPE_HISTORY) -> None:
         import optuna
 
+        if history is not None and history < 10:
+            raise ValueError(f"history: got {history!r}; must be None or >= 10 trials")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=max(3, min(10, num_samples // 3)), multivariate=True,
-            group=True, constant_liar=True,
-        )
-        directions: list[Literal["maximize", "minimize"]] = ["maximize" if o.maximize else "minimize"
-                                                            for o in objectives]
+        self.n_startup_trials = max(3, min(10, num_samples // 3))
+        self.directions: list[Literal["maximize", "minimize"]] = ["maximize" if o.maximize else "minimize"
+                                                                 for o in objectives]
         self.space, self.objectives = space, list(objectives)
-        self.study = optuna.create_study(directions=directions, sampler=sampler)
-        self.asked: dict[int, Any] = {}  # trial number -> the Optuna trial not yet told
+        self.study = optuna.create_study(directions=self.directions, sampler=self._sampler(seed))
+        self.asked: dict[int, Any] = {}  # token (trial number + offset) -> the Optuna trial not yet told
         self.seed, self.explored = seed, 0  # random points asked for by explore()
+        self.history, self.windows = history, 0  # the bound, and how many fresh studies it started
+        self.offset = 0  # tokens of earlier studies' trials: a new trial's token is its number + offset
+        self.finished = 0  # finished trials in self.study
+
+    def _sampler(self, seed: int) -> Any:
+        import optuna
+
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, multivariate=True,
+                                          group=True, constant_liar=True)
 
     def propose(self) -> tuple[dict, Any]:
         trial = self.study.ask()
-        self.asked[trial.number] = trial
-        return self.space.suggest(trial), trial.number
+        token = trial.number + getattr(self, "offset", 0)  # a proposer pickled before the bound: 0
+        self.asked[token] = trial
+        return self.space.suggest(trial), token
 
     def explore(self, accept: Callable[[dict], bool]) -> tuple[dict, Any] | None:
         """A random point ``accept`` takes (one not trained yet), asked of the study as an enqueued trial.
@@ -172,6 +201,7 @@ class OptunaProposer:
             if not isinstance(trial, int):
                 trial.set_constraint(CONSTRAINT_KEY, -1.0)  # feasible: inside the budget
             self.study.tell(trial, list(values))
+        self._bound_history()
 
     def tell_stopped(self, token: Any) -> None:
         """PRUNED: TPE ranks pruned trials below every complete one (optuna.samplers._tpe.sampler.
@@ -183,6 +213,7 @@ class OptunaProposer:
         if not isinstance(trial, int):
             trial.set_constraint(CONSTRAINT_KEY, -1.0)
         self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        self._bound_history()
 
     def tell_infeasible(self, token: Any, excess: float) -> None:
         """Complete, with the worst values and a violated constraint (``Trial.set_constraint``): TPE
@@ -191,6 +222,53 @@ class OptunaProposer:
         trial = self.asked.pop(token)
         trial.set_constraint(CONSTRAINT_KEY, max(excess, 1e-9))
         self.study.tell(trial, [0.0 if o.maximize else 1e30 for o in self.objectives])
+        self._bound_history()
+
+    def _bound_history(self) -> None:
+        """After a tell: past ``history * 5/4`` finished trials, go on in a fresh study of ``history``."""
+        history = getattr(self, "history", None)
+        if history is None:
+            return
+        self.finished += 1
+        if self.finished <= history + max(1, history // 4):
+            return
+        import optuna
+
+        trials = self.study.get_trials(deepcopy=False)
+        running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        kept = self._window([t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE,
+                                                                 optuna.trial.TrialState.PRUNED)], history)
+        self.windows += 1
+        study = optuna.create_study(directions=self.directions,
+                                    sampler=self._sampler(derive_seed(self.seed, "tpe-window", self.windows)))
+        study.add_trials(kept + running)
+        added = study.get_trials(deepcopy=False)
+        new_id = {old.number: new._trial_id for old, new in zip(kept + running, added)}
+        self.asked = {token: optuna.trial.Trial(study, new_id[trial.number]) for token, trial in self.asked.items()}
+        self.offset += len(trials) - len(added)  # the next trial's token follows the old study's last
+        self.study, self.finished = study, len(kept)
+
+    def _window(self, finished: list[Any], history: int) -> list[Any]:
+        """``history`` of the finished trials, in their order: the best half of the bound (whole fronts
+        of the feasible complete trials by non-dominated rank, the most recent first in the front that
+        does not fit), then the most recent of the others."""
+        import numpy as np
+        import optuna
+
+        from reports.pareto import non_dominated_sort
+
+        feasible = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE and t.values is not None
+                    and all(v <= 0 for v in t.constraints.values())]
+        best: set[int] = set()
+        if feasible:
+            ranks = non_dominated_sort(np.asarray([t.values for t in feasible], dtype=float),
+                                       [o.maximize for o in self.objectives])
+            order = sorted(range(len(feasible)), key=lambda i: (ranks[i] if ranks[i] >= 0 else len(feasible),
+                                                                -feasible[i].number))
+            best = {feasible[i].number for i in order[: history // 2]}
+        recent = [t.number for t in reversed(finished) if t.number not in best][: history - len(best)]
+        keep = best | set(recent)
+        return [t for t in finished if t.number in keep]
 
 
 def make_proposer(search: str, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int,
