@@ -26,7 +26,7 @@ from pathlib import Path
 from reports import schema
 from sweep.config.paths import sqlite_uri
 from sweep.config.settings import SweepSettings
-from sweep.tune.runner import run_sweep
+from sweep.tune.runner import execute_sweep
 
 SPACE = Path(__file__).resolve().parent / "spaces" / "overhead.yaml"
 
@@ -50,7 +50,7 @@ def main() -> None:
     settings = SweepSettings(space=str(SPACE), search="grid", num_samples=8, max_concurrent=args.slots,
                              runs_dir=str(runs_dir), report=False, sets=sets)
     started = time.monotonic()
-    outcome = run_sweep(settings)
+    outcome = execute_sweep(settings)
     total = time.monotonic() - started
     times = trial_times(runs_dir)
     slot_time = sum(times) / args.slots

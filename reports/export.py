@@ -45,7 +45,7 @@ from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
 from reports.pareto import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from reports.provenance import package_versions, utc_now
-from reports.runs import SweepRuns, load_sweep
+from reports.runs import SweepRuns, read_sweep_runs
 from resnetx.errors import ConfigError
 
 # Metrics where smaller is better, for ``--by METRIC`` without an explicit direction.
@@ -406,7 +406,7 @@ def export_configs(tracking_uri: str, experiment: str, out_dir: str | Path, sele
     Raises ConfigError when nothing matches the selection.
     """
     if sweep is None:
-        sweep = load_sweep(tracking_uri, experiment, sweep_run_id)
+        sweep = read_sweep_runs(tracking_uri, experiment, sweep_run_id)
     if objectives is None:
         objectives = sweep.objectives_tag or DEFAULT_OBJECTIVES
     chosen_objectives = parse_objectives(objectives) if isinstance(objectives, str) else list(objectives)

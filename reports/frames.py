@@ -282,18 +282,17 @@ def load_sweep(runs_dir: str | Path | None = None, *, tracking_uri: str | None =
     ``objectives``, default the sweep's own; -1 = unranked), the final metrics (``val_acc``,
     ``best_val_acc``, ``params``, ``flops``, ``latency_ms``, ...), the flattened config
     (``model.fold``, ``data.subset``, ``train.lr``, ...), then hashes, names and times.
-    ``sweep``: the sweep's parent run id; by default the sweep ``reports.runs.load_sweep``
+    ``sweep``: the sweep's parent run id; by default the sweep ``reports.runs.read_sweep_runs``
     picks (the experiment's latest). ``df.attrs`` holds ``objectives``, ``sweep_run_id``,
     ``tracking_uri`` and ``experiment``, so the other functions here default to the sweep's objectives.
     """
     from reports.analysis import check_objectives
     from reports.history import epochs_trained
     from reports.mlflow_io import client as mlflow_client
-    from reports.runs import load_sweep as read_sweep
-    from reports.runs import resolve_objectives
+    from reports.runs import read_sweep_runs, resolve_objectives
 
     uri = _tracking_uri(runs_dir, tracking_uri)
-    runs = read_sweep(uri, experiment, sweep)
+    runs = read_sweep_runs(uri, experiment, sweep)
     if isinstance(objectives, str):
         objectives = parse_objectives(objectives, field="objectives")
     chosen = resolve_objectives(objectives, runs)

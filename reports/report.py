@@ -27,7 +27,7 @@ from reports.mlflow_io import client as mlflow_client
 from reports.mlflow_io import retry
 from reports.pareto import UNRANKED, Objective, format_objectives
 from reports.provenance import package_versions, utc_now
-from reports.runs import KIND_SWEEP, SweepRuns, load_sweep, resolve_objectives
+from reports.runs import KIND_SWEEP, SweepRuns, read_sweep_runs, resolve_objectives
 from resnetx.errors import ConfigError
 
 
@@ -189,7 +189,7 @@ def build_report(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT,
     the last epoch every completed trial reached) ranks finished and stopped trials together by
     their metrics at that epoch. User errors raise a one-line ``ConfigError``.
     """
-    sweep = load_sweep(tracking_uri, experiment, sweep_run_id)
+    sweep = read_sweep_runs(tracking_uri, experiment, sweep_run_id)
     chosen = resolve_objectives(objectives, sweep)
     source = ""
     if reference is None:
@@ -248,7 +248,7 @@ def confirmed_section(sweep: SweepRuns, objectives: Sequence[Objective]) -> tupl
     if search_id:
         from reports.frames import pareto_front
 
-        search = load_sweep(sweep.tracking_uri, sweep.experiment, search_id).trials
+        search = read_sweep_runs(sweep.tracking_uri, sweep.experiment, search_id).trials
         search_front = pareto_front(search, list(objectives))
     table = confirmed.table.drop(columns=["run_ids"], errors="ignore")
     return confirm.render_markdown(confirmed, search_front, _final_recipe(sweep, search)), table.to_csv(index=False)

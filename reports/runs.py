@@ -244,7 +244,7 @@ def latest_sweep_with_trials(client: Any, experiment_id: str) -> tuple[Any, list
     return newest, []
 
 
-def load_sweep(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT,
+def read_sweep_runs(tracking_uri: str, experiment: str = schema.DEFAULT_EXPERIMENT,
                sweep_run_id: str | None = None) -> SweepRuns:
     """Read one sweep: ``sweep_run_id``, else the latest sweep in ``experiment`` that has trials.
 

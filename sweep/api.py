@@ -159,11 +159,11 @@ def run_settings(settings: SweepSettings, console: Console | None = None, summar
     from rich.console import Console
 
     from sweep.config.paths import configure_environment
-    from sweep.tune.runner import run_sweep as run_tuner
+    from sweep.tune.runner import execute_sweep
 
     configure_environment()
     console = console or Console()
-    outcome = run_tuner(settings, console)
+    outcome = execute_sweep(settings, console)
     if summary:
         from sweep.tune.summary import print_summary
 

@@ -15,8 +15,10 @@ calls Tune makes, in the order Tune makes them (``TuneController._process_trial_
 
 Compute is the sum of the epoch times of every epoch run (what the record says they cost), so
 a stopped trial costs only the epochs it ran. ``tests/test_replay_sweep.py`` checks that the
-simulator and a real replayed sweep run the same trials to the same epochs, with one worker and
-with two.
+simulator and a real replayed sweep run the same trials to the same epochs with one worker. With
+several, the simulator orders events by simulated time, a real replay (which does not sleep) by
+arrival: the same events, in an order only the simulator makes deterministic
+(``tests/test_determinism.py`` runs two simulated workers).
 """
 
 from __future__ import annotations

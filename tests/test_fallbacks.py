@@ -35,14 +35,14 @@ def test_a_store_error_reading_a_sweep_is_not_no_such_run(tmp_path, monkeypatch)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from sweep.config.paths import sqlite_uri
     from sweep.tracking.store import prepare_store
 
     uri = sqlite_uri(tmp_path)
     prepare_store(uri, "resnetx")
     with pytest.raises(ConfigError, match=r"^--sweep: got '0123456789abcdef0123456789abcdef'; no such run"):
-        load_sweep(uri, "resnetx", "0123456789abcdef0123456789abcdef")
+        read_sweep_runs(uri, "resnetx", "0123456789abcdef0123456789abcdef")
 
     def unreachable(self, run_id):  # what a tracking server that went away raises
         raise MlflowException("API request to endpoint /api/2.0/mlflow/runs/get failed with exception "
@@ -50,4 +50,4 @@ def test_a_store_error_reading_a_sweep_is_not_no_such_run(tmp_path, monkeypatch)
 
     monkeypatch.setattr(MlflowClient, "get_run", unreachable)
     with pytest.raises(MlflowException, match="Max retries exceeded"):
-        load_sweep(uri, "resnetx", "0123456789abcdef0123456789abcdef")
+        read_sweep_runs(uri, "resnetx", "0123456789abcdef0123456789abcdef")

@@ -70,9 +70,9 @@ def _counting_client(uri: str):
 
 def test_runs_with_the_epochs_metric_need_no_history_request(store):
     from reports.history import epochs_trained
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
 
-    trials = load_sweep(store["uri"]).trials
+    trials = read_sweep_runs(store["uri"]).trials
     client = _counting_client(store["uri"])
     got = dict(zip(trials["run_name"], epochs_trained(trials, client)))
     assert got == EXPECTED_EPOCHS
@@ -92,18 +92,18 @@ def test_at_epoch_uses_the_same_epochs(store):
     """--at-epoch's "longest trained" comes from the same rule: run a's logged 5 epochs, not its 2 steps."""
     from reports.history import at_common_epoch
     from reports.pareto import parse_objectives
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from resnetx.errors import ConfigError
 
     with pytest.raises(ConfigError, match="the longest trained 5 epoch"):
-        at_common_epoch(load_sweep(store["uri"]), parse_objectives("val_acc:max,params:min"), 6)
+        at_common_epoch(read_sweep_runs(store["uri"]), parse_objectives("val_acc:max,params:min"), 6)
 
 
 def test_the_default_experiment_is_named_once():
     """Every default experiment name is reports.schema.DEFAULT_EXPERIMENT ("resnetx", what sweeps log to)."""
     from reports.frames import load_sweep as frame_sweep
     from reports.report import build_report
-    from reports.runs import load_sweep as read_sweep
+    from reports.runs import read_sweep_runs as read_sweep
     from sweep.config.paths import DEFAULT_EXPERIMENT
     from sweep.config.settings import SweepSettings
 

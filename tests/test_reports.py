@@ -21,7 +21,7 @@ import yaml
 
 from reports import schema
 from reports.report import build_report
-from reports.runs import load_sweep, parse_param
+from reports.runs import parse_param, read_sweep_runs
 from resnetx.errors import ConfigError
 from sweep.cli import main as cli_main
 from sweep.config.overrides import flatten
@@ -159,8 +159,8 @@ def test_parse_param_types_values_back():
     assert parse_param("basic") == "basic" and parse_param("yes") == "yes" and parse_param("[oops") == "[oops"
 
 
-def test_load_sweep_reads_latest_sweep_with_typed_params(store):
-    sweep = load_sweep(store["uri"], "resnetx")
+def test_read_sweep_runs_takes_the_latest_sweep_with_typed_params(store):
+    sweep = read_sweep_runs(store["uri"], "resnetx")
     assert sweep.kind == "sweep" and sweep.sweep_run_id == store["parent"]
     assert sweep.objectives_tag == "val_acc:max,params:min"
     assert sweep.parent.params["num_samples"] == len(TRIALS)
@@ -188,19 +188,19 @@ def test_load_sweep_reads_latest_sweep_with_typed_params(store):
                                          "params", "flops", "latency_ms", "best_val_acc", "test_acc", "train_time_s"}
     assert {"model.fold", "train.lr", "train.seed"} <= set(sweep.param_columns)
     assert not set(sweep.param_columns) & set(sweep.metric_columns)
-    older = load_sweep(store["uri"], "resnetx", store["old_parent"])
+    older = read_sweep_runs(store["uri"], "resnetx", store["old_parent"])
     assert sorted(older.trials["run_id"]) == sorted(store["old_children"])
 
 
-def test_load_sweep_errors_are_one_line(store, tmp_path):
+def test_read_sweep_runs_errors_are_one_line(store, tmp_path):
     with pytest.raises(ConfigError, match=r"--experiment: got 'nope'.*known: Default, nothing-finished, resnetx, solo"):
-        load_sweep(store["uri"], "nope")
+        read_sweep_runs(store["uri"], "nope")
     with pytest.raises(ConfigError, match="--sweep"):
-        load_sweep(store["uri"], "resnetx", store["runs"]["t0"])  # a trial, not a sweep
+        read_sweep_runs(store["uri"], "resnetx", store["runs"]["t0"])  # a trial, not a sweep
     with pytest.raises(ConfigError, match="--sweep"):
-        load_sweep(store["uri"], "resnetx", "0" * 32)
+        read_sweep_runs(store["uri"], "resnetx", "0" * 32)
     with pytest.raises(ConfigError, match="no MLflow store"):
-        load_sweep(sqlite_uri(tmp_path / "empty"), "resnetx")
+        read_sweep_runs(sqlite_uri(tmp_path / "empty"), "resnetx")
     assert not (tmp_path / "empty" / "mlflow.db").exists()  # reading never creates a store
 
 

@@ -143,7 +143,7 @@ def test_a_sweep_whose_data_is_missing_exits_2_before_ray_and_before_any_run(sto
 
 def test_report_takes_the_last_sweep_with_trials_and_says_so(store, tmp_path, capsys):
     """The empty run left by a failed start is passed over (and named); --sweep still reaches it."""
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from sweep.cli import main as cli_main
 
     assert cli_main(["report", "--runs-dir", str(store["folder"]), "--out", str(tmp_path / "r"), "--no-mlflow"]) == 0
@@ -153,9 +153,9 @@ def test_report_takes_the_last_sweep_with_trials_and_says_so(store, tmp_path, ca
     for name in ("p0", "p1"):
         assert name in out
 
-    sweep = load_sweep(store["uri"], "resnetx")
+    sweep = read_sweep_runs(store["uri"], "resnetx")
     assert (sweep.sweep_run_id, sweep.chosen, sweep.skipped, len(sweep.trials)) == (
         store["previous"], "latest", ("stale-empty",), 2)
-    given = load_sweep(store["uri"], "resnetx", store["stale"])
+    given = read_sweep_runs(store["uri"], "resnetx", store["stale"])
     assert (given.sweep_run_id, given.chosen, len(given.trials)) == (store["stale"], "given", 0)
     assert given.describe() == f"sweep stale-empty (run {store['stale']}, 0 trials, given by --sweep)"

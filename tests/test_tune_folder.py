@@ -81,7 +81,7 @@ def test_resume_plans_the_sweep_once_from_its_recorded_settings(tmp_path, monkey
         planned.append(settings)
         return real(settings)
 
-    class Planned(Exception):  # stops run_sweep right after planning, before Ray starts
+    class Planned(Exception):  # stops execute_sweep right after planning, before Ray starts
         pass
 
     def stop(plan: runner.SweepPlan) -> None:
@@ -90,7 +90,23 @@ def test_resume_plans_the_sweep_once_from_its_recorded_settings(tmp_path, monkey
     monkeypatch.setattr(runner, "plan_sweep", spy)
     monkeypatch.setattr(runner, "check_can_start", stop)
     with pytest.raises(Planned) as caught:
-        runner.run_sweep(_settings(tmp_path, resume=True, num_samples=200), QUIET)
+        runner.execute_sweep(_settings(tmp_path, resume=True, num_samples=200), QUIET)
     assert len(planned) == 1
     assert (planned[0].seed, planned[0].num_samples, planned[0].resume) == (3, 3, True)  # the sweep's own
     assert caught.value.args[0].settings == planned[0]
+
+
+def test_the_driver_reads_shared_data_from_the_runs_folder(tmp_path, monkeypatch):
+    """The driver loaded the trials' shared dataset from ./resnetx-runs/data whatever --runs-dir said,
+    while the trials (RESNETX_RUNS_DIR) looked under the runs folder (found through the KubeRay work)."""
+    from resnetx.errors import ConfigError
+    from sweep.config.settings import SweepSettings
+    from sweep.tune.runner import plan_sweep, shared_data
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESNETX_RUNS_DIR", raising=False)
+    runs = tmp_path / "team-runs"
+    plan = plan_sweep(SweepSettings(space="cifar10-pareto", runs_dir=str(runs), sets=("data.download=false",)))
+    with pytest.raises(ConfigError) as missing:  # no CIFAR-10 here: the error names where it looked
+        shared_data(plan)
+    assert missing.value.value == str(runs / "data")

@@ -11,7 +11,7 @@ Tune) next to its YAML as FILE.pt, a plain state dict, with its SHA-256 in the p
 `resnetx.build_model(FILE.yaml, weights=FILE.pt)` returns the trained network. A trial whose
 checkpoint was deleted is exported without weights, and one line says so.
 
-Without --sweep the sweep is the one `reports.runs.load_sweep` takes; the first line printed
+Without --sweep the sweep is the one `reports.runs.read_sweep_runs` takes; the first line printed
 (`SweepRuns.describe()`) names it (run name and id), so an export never silently comes from
 another sweep than the user meant.
 """
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from reports.export import Selection, export_configs
     from reports.render import fmt
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from sweep.cli.report import tracking_uri_of
 
     if args.by is not None and args.top is None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--max-params", args.max_params, "must be > 0")
     selection = Selection(front=args.front, top=args.top, by=args.by, max_params=args.max_params)
     uri = tracking_uri_of(args)  # also fills the --experiment default
-    sweep = load_sweep(uri, args.experiment, args.sweep)
+    sweep = read_sweep_runs(uri, args.experiment, args.sweep)
     console = Console()
     console.print(f"exporting from {sweep.describe()}", soft_wrap=True, highlight=False, markup=False)
     exported = export_configs(uri, args.experiment, args.out, selection, sweep_run_id=args.sweep,

@@ -223,11 +223,11 @@ def sweep_link(uri: str, args: argparse.Namespace) -> SweepLink | None:
     An explicitly named experiment or sweep that does not exist is a one-line error; the
     default experiment may simply not exist yet (then there is nothing to link to).
     """
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from sweep.config.paths import DEFAULT_EXPERIMENT
 
     try:
-        sweep = load_sweep(uri, args.experiment or DEFAULT_EXPERIMENT, args.sweep)
+        sweep = read_sweep_runs(uri, args.experiment or DEFAULT_EXPERIMENT, args.sweep)
     except ConfigError as exc:
         if args.experiment or args.sweep or exc.field != "--experiment":
             raise

@@ -76,7 +76,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     choice = None
     if settings.confirm_of:  # the confirm stage: the search sweep's candidates x seeds, the final recipe
         settings, space, overrides, choice = _confirm_stage(settings, space, objectives)
-    check_objectives(objectives, settings.scheduler)
+    check_scheduler_objectives(objectives, settings.scheduler)
     if settings.search == "grid" and not space.every_point():
         raise ConfigError("--search", "grid", f"space {space.name!r} has no grid axes; use optuna or random")
     example = ExperimentConfig(**merge(space.sample(random.Random(settings.seed)), overrides))  # bad --set fails here
@@ -96,7 +96,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
 def _confirm_stage(settings: SweepSettings, space: Any, objectives: list) -> tuple[SweepSettings, Any, dict, Any]:
     """Settings, space, overrides and choice of a confirm stage: the search sweep's candidates by the
     space's ``confirm:`` rule (or the settings' own), R seeds each, the ``final:`` recipe < ``--set``."""
-    from reports.runs import load_sweep
+    from reports.runs import read_sweep_runs
     from sweep.config.overrides import apply_sets, merge
     from sweep.tune.confirm import ConfirmSpace, choose, confirm_points, final_overrides
 
@@ -104,7 +104,7 @@ def _confirm_stage(settings: SweepSettings, space: Any, objectives: list) -> tup
     seeds = settings.confirm_seeds or space.confirm.seeds
     noise = settings.confirm_noise if settings.confirm_noise is not None else space.confirm.noise
     uri = resolve_tracking_uri(settings.tracking_uri, runs_dir(settings.runs_dir))
-    search = load_sweep(uri, settings.experiment, settings.confirm_of)
+    search = read_sweep_runs(uri, settings.experiment, settings.confirm_of)
     if search.parent is not None and search.parent.tags.get(schema.TAG_STAGE) == schema.STAGE_CONFIRM:
         raise ConfigError("--sweep", settings.confirm_of, "is a confirm stage; give the search sweep it confirmed")
     choice = choose(search.trials, objectives, rule, seeds, noise)
@@ -141,7 +141,7 @@ def pretrain_jobs(plan: SweepPlan, tune_path: str) -> list:
 REPORTED_METRICS = (*schema.EPOCH_METRICS, "best_val_acc", "params", "flops", "latency_ms", "train_time_s")
 
 
-def check_objectives(objectives: list, scheduler: str) -> None:
+def check_scheduler_objectives(objectives: list, scheduler: str) -> None:
     """Objectives must be metrics trials report; ASHA needs one to maximise every epoch."""
     for objective in objectives:
         if objective.name == "test_acc":
@@ -266,7 +266,9 @@ def shared_data(plan: SweepPlan) -> Any:
         return None
     data = plan.example.data  # the space's data settings with --set applied, validated once
     if data.name != "imagefolder" and plan.space.data_is_constant():
-        return load_dataset(data)
+        # the runs folder's data/, as the trials' own (RESNETX_RUNS_DIR) and resnetx train's: the
+        # driver once read ./resnetx-runs/data whatever --runs-dir said
+        return load_dataset(data, root=plan.runs_folder / "data")
     return None
 
 
@@ -327,7 +329,7 @@ def tune_behaviour() -> None:
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 
 
-def run_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
+def execute_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:
     """Plan, start Ray, run or resume the Tuner, and end every MLflow run it opened."""
     from sweep.tune.cluster import check_shared_storage, init_ray
 
