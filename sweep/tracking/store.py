@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     if tracking_uri.startswith("sqlite:///"):
         return Path(tracking_uri.removeprefix("sqlite:///"))
     return None
+
+
+def _is_server(tracking_uri: str) -> bool:
+    """A tracking server (``http(s)://``, ``databricks``): MLflow's HTTP client retries its POSTs."""
+    return _sqlite_path(tracking_uri) is None and not _is_database(tracking_uri)
 
 
 def _is_database(tracking_uri: str) -> bool:
@@ -103,6 +109,14 @@ def _ensure_experiment(client: MlflowClient, name: str, artifact_root: str | Pat
     return found.experiment_id
 
 
+# A tag that makes a run's creation idempotent on a tracking server: MLflow's HTTP client retries
+# every request, POSTs included (urllib3 ``allowed_methods=None``, 7 retries), also when the request
+# reached the server and only its answer was lost (the server killed after its commit, a read
+# timeout, a proxy's 5xx). One ``create_run`` then makes two runs, and the one nobody holds stays
+# RUNNING forever. Each creation carries a fresh token; the twins that share it are removed.
+CREATE_TOKEN_TAG = "resnetx.create_token"
+
+
 class RunLogger:
     """Buffered writer for one MLflow run. Metrics go out in batches; every write is retried."""
 
@@ -118,7 +132,12 @@ class RunLogger:
         all_tags = {k: str(v) for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
+        server = _is_server(tracking_uri)
+        if server:
+            all_tags[CREATE_TOKEN_TAG] = uuid.uuid4().hex
         run = with_retry(lambda: client.create_run(experiment_id, run_name=name, tags=all_tags))
+        if server:
+            _remove_twins(client, experiment_id, run.info.run_id, all_tags[CREATE_TOKEN_TAG])
         return cls(client, run.info.run_id)
 
     @classmethod
@@ -163,6 +182,16 @@ class RunLogger:
         """Flush and close the run: FINISHED, FAILED or KILLED (never left RUNNING)."""
         self.flush()
         with_retry(lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def _remove_twins(client: MlflowClient, experiment_id: str, run_id: str, token: str) -> None:
+    """Delete the runs a retried ``create_run`` made besides ``run_id`` (closed KILLED first)."""
+    query = f"tags.`{CREATE_TOKEN_TAG}` = '{token}'"
+    twins = with_retry(lambda: client.search_runs([experiment_id], filter_string=query, max_results=10))
+    for twin in twins:
+        if twin.info.run_id != run_id:
+            with_retry(lambda t=twin.info.run_id: client.set_terminated(t, status="KILLED"))
+            with_retry(lambda t=twin.info.run_id: client.delete_run(t))
 
 
 def open_config_run(tracking_uri: str, experiment_id: str, cfg: Any, *, name: str, role: str,
