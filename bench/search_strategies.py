@@ -26,6 +26,12 @@ benchmark issue's targets.
     .venv/bin/python bench/search_strategies.py                       # 9 strategies x 30 seeds
     .venv/bin/python bench/search_strategies.py --seeds 5 --strategies random,tpe --jobs 1
     make bench-strategies                                            # the same as the first line
+    .venv/bin/python bench/search_strategies.py --strategies random,tpe+moasha \
+        --reuse bench/results/rung-metric/fmnist-bench/search_strategies.json   # add an earlier study's runs
+
+``--reuse`` adds the runs of every (strategy, seed) not run here from an earlier study of the same
+record, seeds and workers (the simulation is deterministic in simulated time); the runs both made
+must have the same curve, or it stops. ``--runs JSON`` re-summarises a study without simulating.
 
 Writes a JSON of every curve and a PNG of the curves (``--out``, default bench/results/).
 """
@@ -81,6 +87,11 @@ SWEEP_SIZES = (32, 64, 128)  # trial counts at which a sweep's compute and hyper
 BASELINE_TRIALS = "64"  # "random's final": a 64-trial random sweep, the issue's replayed-sweep size
 BOOTSTRAP = 2000  # resamples of the seeds for the IQM's 95% interval
 DEFAULT_SEEDS = 30
+# --reuse of a study written before strategies carried their grace period (bench/results/rung-metric:
+# meta "grace_period" 1, names without it): its names, as they are called here
+OLD_NAMES_AT_GRACE_1 = {"random+asha": "random+asha-g1", "tpe+asha": "tpe+asha-g1", "tpe+moasha": "tpe+moasha-g1",
+                        "random+asha-tse": "random+asha-tse-g1", "tpe+asha-tse": "tpe+asha-tse-g1",
+                        "tpe+moasha-tse": "tpe+moasha-tse-g1"}
 
 
 @functools.lru_cache(maxsize=2)
@@ -415,6 +426,36 @@ def render(summary: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def reused_runs(path: str, record: str, seeds: int, workers: int) -> tuple[list[dict], dict]:
+    """The runs of an earlier study of the same record, seeds and workers, its strategies renamed to
+    this script's names (OLD_NAMES_AT_GRACE_1 for a study at grace period 1 written before strategies
+    carried their grace period)."""
+    old = json.loads(Path(path).read_text())
+    meta = old["meta"]
+    if (Path(meta["record"]).name, meta["workers"]) != (Path(record).name, workers) or meta["seeds"] < seeds:
+        raise SystemExit(f"--reuse {path}: record {meta['record']}, {meta['seeds']} seeds, {meta['workers']} workers; "
+                         f"this study: {record}, {seeds} seeds, {workers} workers")
+    renames = OLD_NAMES_AT_GRACE_1 if meta.get("grace_period") == 1 and "strategies" not in meta else {}
+    if "strategies" not in meta and meta.get("grace_period") not in (1, None):
+        raise SystemExit(f"--reuse {path}: a study at grace period {meta['grace_period']} has no names here")
+    runs = [{**r, "strategy": renames.get(r["strategy"], r["strategy"])} for r in old["runs"] if r["seed"] < seeds]
+    return [r for r in runs if r["strategy"] in STRATEGIES], meta
+
+
+def combined(runs: list[dict], reused: list[dict]) -> tuple[list[dict], dict]:
+    """``runs`` and the reused runs of every (strategy, seed) not in ``runs``; the runs both made must have
+    the same curve (the same code path, deterministic in simulated time), else it stops."""
+    mine = {(r["strategy"], r["seed"]): r for r in runs}
+    both = [(k, r) for r in reused if (k := (r["strategy"], r["seed"])) in mine]
+    differ = [k for k, r in both if not np.allclose(r["curve"], mine[k]["curve"], rtol=0, atol=1e-12)]
+    if differ:
+        raise SystemExit(f"--reuse: {len(differ)} of {len(both)} runs both studies made differ, e.g. {differ[:3]}")
+    extra = [r for r in reused if (r["strategy"], r["seed"]) not in mine]
+    check = {"runs_in_both": len(both), "identical": len(both),
+             "strategies_reused": sorted({r["strategy"] for r in extra}), "runs_reused": len(extra)}
+    return runs + extra, check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", default="bench/records/fmnist-bench.csv")
@@ -425,6 +466,13 @@ def main() -> None:
                         help="override every early-stopping strategy's grace period (default: each strategy's own)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--seed-list", help="simulate these sweep seeds (comma-separated) instead of 0..--seeds-1, "
+                        "e.g. another process's share of a study; --runs puts the shares together")
+    parser.add_argument("--runs", action="append", help="take the runs from this study's JSON (or runs.partial.json) "
+                        "instead of simulating them; repeatable: the runs of several, each (strategy, seed) once")
+    parser.add_argument("--keep", help="the strategies to report (comma-separated; default: every one run or reused)")
+    parser.add_argument("--reuse", help="add the runs of every (strategy, seed) not run here from an earlier study's "
+                        "JSON (same record, seeds and workers); the runs both made must agree")
     args = parser.parse_args()
     from reports.pareto import parse_objectives
     from search_spaces import load_space
@@ -436,17 +484,46 @@ def main() -> None:
         raise SystemExit(f"--strategies: got {', '.join(unknown)}; must be among {', '.join(STRATEGIES)}")
     record = read_record(args.record)
     space = load_space(record.space)
-    jobs = [(args.record, s, seed, args.workers, args.grace_period) for s in strategies for seed in range(args.seeds)]
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(run_one, jobs))
-    wall = time.perf_counter() - started
+    if args.runs:
+        runs, wall, seen = [], 0.0, set()
+        for path in args.runs:
+            earlier = json.loads(Path(path).read_text())
+            wall = max(wall, earlier["meta"]["wall_s"])  # the shares ran side by side
+            fresh = [r for r in earlier["runs"] if (r["strategy"], r["seed"]) not in seen]
+            seen.update((r["strategy"], r["seed"]) for r in fresh)
+            runs += fresh
+        strategies = list(dict.fromkeys(r["strategy"] for r in runs))
+    else:
+        # seed by seed, so that the runs written so far (runs.partial.json, every few runs) are whole seeds
+        seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else range(args.seeds)
+        jobs = [(args.record, s, seed, args.workers, args.grace_period) for seed in seeds for s in strategies]
+        partial = Path(args.out) / "runs.partial.json"
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        runs = []
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for run in pool.map(run_one, jobs):
+                runs.append(run)
+                if len(runs) % len(strategies) == 0:
+                    partial.write_text(json.dumps({"meta": {"wall_s": time.perf_counter() - started}, "runs": runs}))
+        wall = time.perf_counter() - started
+        partial.unlink()
+    reuse = None
+    if args.reuse:
+        reused, old_meta = reused_runs(args.reuse, args.record, args.seeds, args.workers)
+        runs, reuse = combined(runs, reused)
+        reuse.update(path=args.reuse, wall_s=old_meta["wall_s"])
+    if args.keep:
+        runs = [r for r in runs if r["strategy"] in args.keep.split(",")]
+    strategies = [s for s in STRATEGIES if any(r["strategy"] == s for r in runs)]
+    runs.sort(key=lambda r: (list(STRATEGIES).index(r["strategy"]), r["seed"]))
     meta = {"record": args.record, "networks": len(record.keys), "total_compute_s": record.total_compute(),
             "seeds": args.seeds, "workers": args.workers, "grace_period_override": args.grace_period,
             "strategies": {s: strategy_settings(space, s, args.grace_period) for s in strategies},
             "reference": reference_point(space, parse_objectives(OBJECTIVES)), "objectives": OBJECTIVES,
-            "bootstrap": BOOTSTRAP, "machine": platform.processor() or platform.machine(), "jobs": args.jobs,
-            "wall_s": wall, "record_provenance": record.provenance}
+            "bootstrap": BOOTSTRAP, "machine": platform.processor() or platform.machine(),
+            "jobs": None if args.runs else args.jobs,
+            "wall_s": wall, "runs_from": args.runs, "reuse": reuse, "record_provenance": record.provenance}
     summary, summary_all = summarise(runs), summarise(runs, "curve_all")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -461,7 +538,10 @@ def main() -> None:
                                                           for s in strategies))
     per = {s: statistics.mean(r["seconds"] for r in runs if r["strategy"] == s) for s in strategies}
     text.append("\nseconds per simulated sweep: " + ", ".join(f"{s} {v:.1f}" for s, v in per.items())
-                + f"; wall {wall:.0f} s with {args.jobs} processes")
+                + (f"; wall {wall:.0f} s (the longest of the studies in --runs)" if args.runs
+                   else f"; wall {wall:.0f} s with {args.jobs} processes")
+                + (f"; reused from {reuse['path']}: {', '.join(reuse['strategies_reused'])} ({reuse['runs_in_both']} "
+                   f"runs both made, all identical)" if reuse else ""))
     (out / "search_strategies.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
     print(f"wrote {out / 'search_strategies.json'}, .md and .png")
