@@ -40,7 +40,7 @@ RECORD2_RUNS ?= $(ROOT)runs/bench-record-2
 bench-record-2: system-deps $(STAMP)  ## fmnist-bench-2: all 352 networks, 48 of them at 2 more seeds (hours on 2 cores; resumable: run it again), then the record
 	cd $(ROOT) && RESNETX=$(VENV)/bin/resnetx RUNS=$(RECORD2_RUNS) sh bench/record2.sh
 
-bench-strategies: $(STAMP)  ## 5 search strategies x 20 seeds replayed on the committed record (docs/benchmarks.md)
+bench-strategies: $(STAMP)  ## the search strategies x 30 seeds replayed on the committed record (docs/benchmarks.md)
 	cd $(ROOT) && $(PY) bench/search_strategies.py
 
 bench-validate: system-deps $(STAMP)  ## the record against reality: 3 of its networks retrained (minutes), and the replay's speed-up

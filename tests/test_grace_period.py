@@ -107,3 +107,19 @@ def test_no_rung_decision_at_or_before_the_warm_up_epoch_by_default(record_name,
     old = make_simulation(record, space, OBJECTIVES, search=search, scheduler=scheduler, seed=2, num_samples=48,
                           grace_period=1)
     assert min(t.epochs_run for t in old.trials) == 1
+
+
+def test_the_sweeps_parent_run_records_the_grace_period_it_used(tmp_path):
+    """With the default (None, "auto") the parent run logged ``sweep.grace_period = None``: say the rung."""
+    from mlflow.tracking import MlflowClient
+
+    from sweep.config.settings import SweepSettings
+    from sweep.tracking.store import prepare_store
+    from sweep.tune import runner
+
+    plan = runner.plan_sweep(SweepSettings(runs_dir=str(tmp_path), scheduler="asha", sets=("train.warmup_epochs=1",)))
+    experiment_id = prepare_store(plan.tracking_uri, plan.settings.experiment)
+    parent = runner._open_parent(plan, experiment_id, "grace-check")
+    parent.end()
+    params = MlflowClient(plan.tracking_uri).get_run(parent.run_id).data.params
+    assert params["sweep.grace_period"] == "2"  # the first epoch after one warm-up epoch

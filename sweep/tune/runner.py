@@ -168,6 +168,10 @@ def _open_parent(plan: SweepPlan, experiment_id: str, name: str) -> RunLogger:
                                                     "values": fixed[0], "source": fixed[1]})
     parent = RunLogger.start(plan.tracking_uri, experiment_id, name=name, tags=tags)
     params = {k: v for k, v in s.to_dict().items() if k not in ("resume",)}
+    if s.scheduler != "none":  # the rung the scheduler uses, not "None" for auto (the settings tag keeps the rule)
+        from sweep.tune.schedulers import resolved_grace_period
+
+        params["grace_period"] = resolved_grace_period(s.grace_period, plan.example.train.warmup_epochs)
     if s.tracking_uri:  # a param is read by everyone who reads the runs: no database password in it
         params["tracking_uri"] = schema.shown_uri(s.tracking_uri)
     parent.log_params(flatten({"sweep": params}))
