@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from reports.report import build_report
-from sweep.cli.ui import free_port, front_filter
+from sweep.cli.ui import STOP_TIMEOUT_S, free_port, front_filter
 from sweep.tracking.store import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, prepare_store
 
 try:
@@ -164,7 +164,9 @@ def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_
         if ui.poll() is None:
             ui.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
-            code = ui.wait(timeout=30)
+            # its own stop may take SIGTERM's wait and SIGKILL's (stop_server): under the full suite's
+            # load the server once used more than 30 s, which failed this test after every check passed
+            code = ui.wait(timeout=2 * STOP_TIMEOUT_S + 15)
         except subprocess.TimeoutExpired:
             os.killpg(ui.pid, signal.SIGKILL)  # the group this test started
             raise
