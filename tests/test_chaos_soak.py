@@ -1,7 +1,7 @@
 """Chaos soak (short): a sweep under a stream of SIGKILLs loses no trial, trains none twice, leaves none RUNNING.
 
 One stand-in sweep (``--trainable synthetic``, ``--search grid`` over every network of a finite
-space: 86 trials, 4 epochs each, 8 at a time at 0.25 CPU) logs to a real ``mlflow server`` on
+space: 38 trials, 4 epochs each, 8 at a time at 0.25 CPU) logs to a real ``mlflow server`` on
 sqlite while ``tests/support/chaos.py`` SIGKILLs a random trial worker every 3-6 s, SIGKILLs the
 driver once 30% of the trials have finished (then ``resnetx sweep --resume``), and SIGKILLs and
 restarts the MLflow server once 60% have. The expected outcome comes from walking the sweep's
@@ -24,7 +24,8 @@ from tests.support.chaos import AnswerLosingProxy, MlflowServer, SoakSettings, c
 from tests.test_faults_common import query
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-SETTINGS = SoakSettings(space_text=soak_space(["basic", "bottleneck"], [8, 16], [0.1], epochs=4),
+# 38 networks (basic units only): the 86 of basic and bottleneck units took 235 s of the suite's 19 min
+SETTINGS = SoakSettings(space_text=soak_space(["basic"], [8, 16], [0.1], epochs=4),
                         concurrent=8, cpus_per_trial=0.25, epoch_s=0.3, kill_every_s=(3.0, 6.0),
                         driver_kill_at=0.3, server_restart_at=0.6, timeout_s=540)
 
@@ -42,7 +43,7 @@ def test_the_chaos_happened_and_the_sweep_finished(soak):
     assert "driver" not in problems, problems["driver"]
     assert figures["driver_kills"] == 1 and figures["server_restarts"] == 1, soak["run"].events
     assert figures["workers_killed"] >= 3, soak["run"].events
-    assert figures["trials"] == figures["expected"] == 86
+    assert figures["trials"] == figures["expected"] == 38
 
 
 def test_every_network_has_exactly_one_finished_run_with_its_whole_history(soak):
