@@ -145,12 +145,6 @@ def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_
         accuracy = {name: acc for name, *_, acc in TRIALS}
         assert set(listed) == front and len(listed) == len(front), text[:2000]
         assert [accuracy[n] for n in listed] == sorted((accuracy[n] for n in front), reverse=True), listed
-        # ... with the sweep's objectives and the model fields it varies as columns (MLflow's own
-        #     table opens with none: the link carries a shared view state, as its Share button does)
-        headers = [html.unescape(h) for h in re.findall(r'role="columnheader"[^>]*>.*?<span[^>]*>([^<]+)</span>',
-                                                        dom, flags=re.S)]
-        assert {"val_acc", "params"} <= set(headers), headers
-        assert "model.fold" in headers, headers
         # 3. a trial's own page
         child = store["runs"]["t4"]
         dom = chromium(f"{url}/#/experiments/{experiment_id}/runs/{child}", tmp_path / "p4", "--dump-dom")

@@ -12,7 +12,6 @@ the sweep it took (the one `resnetx report` takes by default: the latest that ha
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -240,23 +239,13 @@ def sweep_link(uri: str, args: argparse.Namespace) -> SweepLink | None:
     except ConfigError:  # a hand-edited tag: list the front by accuracy
         objectives = parse_objectives(DEFAULT_OBJECTIVES)
     first = objectives[0]
-    from mlflow.exceptions import MlflowException
 
-    from reports.mlflow_io import client as mlflow_client
 
     link = SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
                      first.name, not first.maximize)
-    if sweep.sweep_run_id is None:
-        return link
-    state = front_view_state(sweep.sweep_run_id, first.name, not first.maximize, [o.name for o in objectives],
-                             varied_model_fields(sweep.trials))
-    try:
-        key = share_view(mlflow_client(uri), sweep.experiment_id, state)
-    except MlflowException as exc:  # e.g. a read-only account on a team's server: the plain link still works
-        print(f"note: the front's link shows no columns ({exc.error_code}: cannot tag the experiment)",
-              file=sys.stderr)
-        return link
-    return dataclasses.replace(link, front_view=key)
+    # The shared view (front_view_state, share_view) is not written yet: with it, `resnetx ui` did not
+    # exit after Ctrl-C within the full test suite (45 s), alone it did; to be found before it is enabled.
+    return link
 
 
 def varied_model_fields(trials: Any) -> list[str]:
