@@ -12,8 +12,6 @@ the sweep it took (the one `resnetx report` takes by default: the latest that ha
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import signal
 import socket
@@ -22,10 +20,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from reports.schema import shown_uri
 from resnetx.errors import ConfigError
@@ -160,35 +156,6 @@ def runs_url(base: str, experiment_id: str, search: str, order_by: str | None = 
     return f"{base}/#/experiments/{experiment_id}/runs?{query}"
 
 
-# MLflow's Share button stores the runs page's state (search, sort, shown columns) as the experiment
-# tag ``mlflow.sharedViewState.<key>`` and links ``?viewStateShareKey=<key>``; the React app of
-# 3.17.2 reads the tag's JSON (search facets, and UI state such as ``selectedColumns``, column ids
-# ``metrics.`name``` / ``params.`name```). A link with search facets in its URL ignores the key.
-SHARED_VIEW_TAG = "mlflow.sharedViewState."
-SHARED_VIEW_PARAM = "viewStateShareKey"
-
-
-def front_view_state(sweep_run_id: str, order_by: str, ascending: bool, objectives: Sequence[str],
-                     model_fields: Sequence[str]) -> dict[str, Any]:
-    """The runs page of one sweep's front: its filter and sort, the objectives and model fields as columns."""
-    return {"searchFilter": front_filter(sweep_run_id), "orderByKey": f"metrics.`{order_by}`",
-            "orderByAsc": ascending,
-            "selectedColumns": [f"metrics.`{name}`" for name in objectives]
-            + [f"params.`{name}`" for name in model_fields]}
-
-
-def share_view(client: Any, experiment_id: str, state: Mapping[str, Any]) -> str:
-    """Store ``state`` as a shared view of the experiment (idempotent: the key is its content's hash)."""
-    text = json.dumps(state, sort_keys=True)
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    client.set_experiment_tag(experiment_id, f"{SHARED_VIEW_TAG}{key}", text)
-    return key
-
-
-def shared_view_url(base: str, experiment_id: str, key: str) -> str:
-    return f"{base}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_VIEW}&{SHARED_VIEW_PARAM}={key}"
-
-
 @dataclass(frozen=True)
 class SweepLink:
     """What the printed link opens: which sweep (in words), its experiment, whether it is reported."""
@@ -200,15 +167,13 @@ class SweepLink:
     reported: bool  # some trial carries on_front = "true" (resnetx report has run)
     order_by: str = "val_acc"  # the sweep's first objective: the front is listed by it
     ascending: bool = False
-    front_view: str | None = None  # the shared view key of the front's page (None: a plain filtered link)
 
     def lines(self, base: str) -> list[str]:
         out = [f"experiment {self.experiment} (runs table): {experiment_url(base, self.experiment_id)}",
                self.described]
         if self.sweep_run_id is None:
             return out
-        front = (shared_view_url(base, self.experiment_id, self.front_view) if self.front_view else
-                 runs_url(base, self.experiment_id, front_filter(self.sweep_run_id), self.order_by, self.ascending))
+        front = runs_url(base, self.experiment_id, front_filter(self.sweep_run_id), self.order_by, self.ascending)
         out.append(f"its Pareto front, by {self.order_by}: {front}")
         if not self.reported:
             out.append(f"  no trial of it is tagged on_front yet: run  resnetx report --sweep {self.sweep_run_id}"
@@ -239,19 +204,8 @@ def sweep_link(uri: str, args: argparse.Namespace) -> SweepLink | None:
     except ConfigError:  # a hand-edited tag: list the front by accuracy
         objectives = parse_objectives(DEFAULT_OBJECTIVES)
     first = objectives[0]
-
-
-    link = SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
+    return SweepLink(sweep.describe(), sweep.experiment, sweep.experiment_id, sweep.sweep_run_id, reported,
                      first.name, not first.maximize)
-    # The shared view (front_view_state, share_view) is not written yet: with it, `resnetx ui` did not
-    # exit after Ctrl-C within the full test suite (45 s), alone it did; to be found before it is enabled.
-    return link
-
-
-def varied_model_fields(trials: Any) -> list[str]:
-    """The ``model.*`` params whose value differs between the sweep's trials, in column order."""
-    fields = [c for c in trials.columns if str(c).startswith("model.")]
-    return [c for c in fields if trials[c].astype(str).nunique() > 1]
 
 
 def run(args: argparse.Namespace) -> int:
