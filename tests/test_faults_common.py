@@ -141,6 +141,43 @@ def tune_trials(tune_path: str | Path) -> list[dict[str, Any]]:
     return trials
 
 
+def saved_checkpoints(tune_path: str | Path) -> dict[str, tuple[str, Path]]:
+    """trial id -> (status, the checkpoint folder Tune's latest saved state would restore it from)."""
+    from ray import cloudpickle
+
+    folder = Path(tune_path)
+    states = sorted(folder.glob("experiment_state-*.json"))
+    if not states:
+        return {}
+    out = {}
+    for trial_json, meta_json in json.loads(states[-1].read_text())["trial_data"]:
+        trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
+        meta = json.loads(meta_json) if isinstance(meta_json, str) else meta_json
+        manager = cloudpickle.loads(bytes.fromhex(meta["checkpoint_manager"]["value"]))
+        latest = manager.latest_checkpoint_result
+        if latest is not None and latest.checkpoint is not None:
+            out[trial["trial_id"]] = (trial["status"], Path(latest.checkpoint.path))
+    return out
+
+
+def lose_saved_checkpoints(tune_path: str | Path) -> list[str]:
+    """Leave every unfinished trial as a driver killed just after ``num_to_keep=1`` deleted the
+    checkpoint its saved state names: that folder gone, a later one (the same epoch's files, so the
+    trial's results stay those of an undisturbed run) in its place. Returns the trials changed."""
+    changed = []
+    for trial_id, (status, named) in saved_checkpoints(tune_path).items():
+        if status == "TERMINATED" or not named.exists():
+            continue
+        index = int(named.name.split("_")[1])
+        later = named.with_name(f"checkpoint_{index + 1:06d}")
+        if later.exists():
+            shutil.rmtree(named)
+        else:
+            named.rename(later)
+        changed.append(trial_id)
+    return changed
+
+
 def attempts(folder: Path) -> dict[str, list[int]]:
     """The stand-in's record: config hash -> the epoch each attempt started from."""
     return {p.stem: [int(v) for v in p.read_text().split()] for p in sorted(folder.glob("*.attempts"))}

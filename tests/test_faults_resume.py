@@ -29,7 +29,9 @@ from tests.test_faults_common import (
     attempts,
     fresh_runs_dir,
     kill_session,
+    lose_saved_checkpoints,
     runs_of,
+    saved_checkpoints,
     standin_env,
     steps,
     sweep_process,
@@ -50,6 +52,20 @@ def _front(runs_dir: Path, parent_id: str) -> set[tuple[str, str, str]]:
                 if row["on_front"] == "True"}
 
 
+def _tune_folder(runs_dir: Path) -> Path:
+    """The sweep's Tune folder (its storage path's sweep-* folder holding Tune's saved state)."""
+    return max(p for p in (runs_dir / "ray").glob("sweep-*") if any(p.glob("experiment_state-*.json")))
+
+
+def _a_running_trial_checkpointed(runs_dir: Path) -> bool:
+    """Tune's saved state names a checkpoint, still on storage, of a trial that has not finished."""
+    try:
+        saved = saved_checkpoints(_tune_folder(runs_dir))
+    except (ValueError, OSError, KeyError):  # no state yet, or read while Tune rewrote it
+        return False
+    return any(status != "TERMINATED" and path.exists() for status, path in saved.values())
+
+
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory) -> Any:
     root = tmp_path_factory.mktemp("driver-kill")
@@ -60,7 +76,10 @@ def sweeps(tmp_path_factory) -> Any:
     started = time.monotonic()
     try:
         db = victim_dir / "mlflow.db"
-        assert wait_for(lambda: trial_runs_with_status(db, "FINISHED") >= 2 or victim.poll() is not None, 300)
+        def ready() -> bool:
+            return trial_runs_with_status(db, "FINISHED") >= 2 and _a_running_trial_checkpointed(victim_dir)
+
+        assert wait_for(lambda: ready() or victim.poll() is not None, 300)
         assert victim.poll() is None, victim.stdout.read()
         os.kill(victim.pid, signal.SIGKILL)  # the driver only
         victim.wait(timeout=30)
@@ -68,6 +87,7 @@ def sweeps(tmp_path_factory) -> Any:
     finally:
         kill_session(victim)  # then whatever Ray processes it left behind
     killed_at = time.monotonic() - started
+    lost = lose_saved_checkpoints(_tune_folder(victim_dir))  # what a kill a moment later would leave
     _, before, _ = runs_of(victim_dir)
     finished_before = {c.data.tags[schema.TAG_CONFIG_HASH]: c.info.end_time for c in before
                        if c.info.status == "FINISHED"}
@@ -81,7 +101,7 @@ def sweeps(tmp_path_factory) -> Any:
     parents, children, client = runs_of(victim_dir)
     ref_parents, ref_children, _ = runs_of(ref_dir)
     return {"rc": rc, "parents": parents, "children": children, "client": client, "killed_at": killed_at,
-            "resume_s": resume_s, "before": before, "finished_before": finished_before,
+            "resume_s": resume_s, "lost": lost, "before": before, "finished_before": finished_before,
             "trials": tune_trials(parents[0].data.tags["tune_path"]), "attempts": attempts(root / "attempts"),
             "front": _front(victim_dir, parents[0].info.run_id), "ref_children": ref_children,
             "ref_front": _front(ref_dir, ref_parents[0].info.run_id)}
@@ -124,3 +144,12 @@ def test_the_front_equals_the_uninterrupted_sweeps(sweeps):
     trained = {(c.data.tags[schema.TAG_CONFIG_HASH], c.data.metrics["val_acc"]) for c in sweeps["children"]}
     reference = {(c.data.tags[schema.TAG_CONFIG_HASH], c.data.metrics["val_acc"]) for c in sweeps["ref_children"]}
     assert trained == reference
+
+
+def test_a_trial_whose_saved_checkpoint_was_deleted_resumes_from_the_newer_one(sweeps):
+    # Before sweep/tune/ray_fixes.py every restore of such a trial failed ("does not exist on storage
+    # anymore") until its retries ran out: ERROR, its network never finished in that sweep.
+    assert sweeps["lost"], "no unfinished trial had a checkpoint when the driver was killed"
+    trials = {t["trial_id"]: t for t in sweeps["trials"]}
+    for trial_id in sweeps["lost"]:
+        assert trials[trial_id]["status"] == "TERMINATED" and trials[trial_id]["num_failures"] == 0, trials[trial_id]

@@ -331,6 +331,11 @@ def tune_behaviour() -> None:
     # no accuracy; Tune's strict metric check would then end the whole sweep under a scheduler
     # (ASHA and MO-ASHA skip results without their metrics).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Two repairs of Tune's own fault handling (a double failure report, a checkpoint deleted
+    # before the state naming its successor was saved): sweep/tune/ray_fixes.py says why.
+    from sweep.tune import ray_fixes
+
+    ray_fixes.install()
 
 
 def execute_sweep(settings: SweepSettings, console: Console | None = None) -> SweepOutcome:

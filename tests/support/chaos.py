@@ -631,9 +631,10 @@ def summary(figures: dict[str, Any]) -> str:
         f"runs lost: {figures['runs_lost']}, runs twice: {figures['runs_twice']}, runs not FINISHED: "
         f"{figures['runs_not_finished']}, epoch histories wrong: {figures['histories_wrong']}, run twins of a "
         f"retried create_run removed: {figures['twins_removed']}",
-        f"trials Tune failed for good after one worker death (Ray 2.60 double failure, not fixed): "
-        f"{figures['tune_double_failures']}; failed after the resume because their checkpoint was gone "
-        f"(num_to_keep=1, not fixed): {figures['tune_checkpoint_gone']}",
+        f"trials Tune failed for good after one worker death (Ray 2.60's double failure, repaired by "
+        f"sweep/tune/ray_fixes.py: 0 expected): {figures['tune_double_failures']}; failed after the resume "
+        f"because their checkpoint was gone (num_to_keep=1, repaired there too: 0 expected): "
+        f"{figures['tune_checkpoint_gone']}",
         "epochs reported to Tune twice (retried from the checkpoint before): "
         f"{figures['epochs_reported_twice_to_tune']}",
         f"searcher: {stats.get('proposed')} proposed = {stats.get('trained')} trained + {stats.get('duplicates')} "

@@ -1,0 +1,119 @@
+"""The sweep's two repairs of Ray Tune's fault handling (sweep/tune/ray_fixes.py), on Tune's own
+controller, trials and checkpoint manager.
+
+The double failure is replayed as the chaos soak saw it: one actor death reported twice for one
+trial. Without the repair the second report ends the trial ERROR with 2 failures counted (checked
+against Ray 2.60's controller as it is); with it the trial stays PENDING to be retried, with 1.
+The lost checkpoint is what a driver killed between a checkpoint's registration and the next
+saved state leaves: the state names a folder that ``num_to_keep=1`` has deleted, and a newer one
+is on storage (tests/test_faults_resume.py does the same to a real killed sweep and resumes it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweep.tune import ray_fixes
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(scope="module")
+def ray_runtime() -> Any:
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray_fixes.install()
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def _controller_with_trial(tmp_path: Path, max_failures: int) -> tuple[Any, Any]:
+    from ray import tune
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
+
+    tune.register_trainable("resnetx_noop", lambda config: None)
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="experiment")
+    controller = TuneController(storage=storage)
+    trial = Trial("resnetx_noop", config={}, storage=storage, max_failures=max_failures,
+                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1))  # as the sweep's Tuner keeps them
+    controller.add_trial(trial)
+    trial.init_local_path()
+    controller._set_trial_status(trial, Trial.RUNNING)
+    return controller, trial
+
+
+def test_one_actor_death_reported_twice_is_one_failure(ray_runtime, tmp_path):
+    from ray.exceptions import ActorDiedError
+
+    controller, trial = _controller_with_trial(tmp_path, max_failures=3)
+    death = ActorDiedError()
+    controller._trial_task_failure(trial, death)  # the train future: recovered, to be retried
+    assert (trial.status, trial.run_metadata.num_failures) == ("PENDING", 1)
+    controller._trial_task_failure(trial, death)  # the dead actor's second future
+    assert (trial.status, trial.run_metadata.num_failures) == ("PENDING", 1)
+
+
+def test_a_death_with_no_retries_left_still_ends_the_trial(ray_runtime, tmp_path):
+    from ray.exceptions import ActorDiedError
+
+    controller, trial = _controller_with_trial(tmp_path, max_failures=0)
+    controller._trial_task_failure(trial, ActorDiedError())
+    assert (trial.status, trial.run_metadata.num_failures) == ("ERROR", 1)
+
+
+def test_a_pending_trial_keeps_other_failures():
+    from ray.exceptions import ActorDiedError, RayTaskError
+
+    assert ray_fixes.is_stale_actor_failure("PENDING", ActorDiedError())
+    assert not ray_fixes.is_stale_actor_failure("RUNNING", ActorDiedError())
+    assert not ray_fixes.is_stale_actor_failure("PENDING", RayTaskError("train", "tb", ValueError("x")))
+
+
+def _checkpoint_folder(trial_dir: Path, index: int, content: bytes = b"weights") -> Path:
+    folder = trial_dir / f"checkpoint_{index:06d}"
+    folder.mkdir(parents=True)
+    (folder / ray_fixes.CHECKPOINT_FILE).write_bytes(content)
+    return folder
+
+
+def test_the_newest_complete_later_checkpoint_is_found(tmp_path):
+    import pyarrow.fs
+
+    fs = pyarrow.fs.LocalFileSystem()
+    _checkpoint_folder(tmp_path, 1)  # older than the missing one: never a replacement
+    newer = _checkpoint_folder(tmp_path, 3)
+    _checkpoint_folder(tmp_path, 4, content=b"")  # a copy cut short: skipped
+    (tmp_path / "checkpoint_000005").mkdir()  # no checkpoint file at all: skipped
+    missing = str(tmp_path / "checkpoint_000002")
+    assert ray_fixes.newest_checkpoint_after(fs, missing) == (str(newer), 3)
+    assert ray_fixes.newest_checkpoint_after(fs, str(tmp_path / "checkpoint_000006")) is None
+    assert ray_fixes.newest_checkpoint_after(fs, str(tmp_path / "not-a-checkpoint")) is None
+
+
+def test_a_trial_whose_saved_checkpoint_is_gone_restores_the_newest(ray_runtime, tmp_path):
+    from ray.train import Checkpoint
+    from ray.train._internal.session import _TrainingResult
+
+    _, trial = _controller_with_trial(tmp_path, max_failures=2)
+    trial_dir = Path(trial.storage.trial_fs_path)
+    named = _checkpoint_folder(trial_dir, 0)
+    trial.on_checkpoint(_TrainingResult(checkpoint=Checkpoint(str(named)), metrics={"epoch": 1}))
+    assert ray_fixes.repair_missing_checkpoint(trial) is False  # present: nothing to repair
+    replacement = _checkpoint_folder(trial_dir, 1)  # epoch 2's, registered after the last saved state
+    for item in named.iterdir():
+        item.unlink()
+    named.rmdir()  # ... which num_to_keep=1 deleted it for
+    assert ray_fixes.repair_missing_checkpoint(trial) is True
+    assert trial.checkpoint.path == str(replacement)
+    assert trial.storage.current_checkpoint_index == 2  # the next checkpoint goes to a new folder
+    assert replacement.exists()  # registering it did not delete it
+    assert not named.exists()  # and the entry it replaced is gone from storage as from the manager
