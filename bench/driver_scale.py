@@ -64,7 +64,9 @@ PROPOSERS = {  # name -> (search, objectives, with the space's budget, history)
     f"tpe-3obj history {HISTORY}": ("optuna", OBJ3, False, HISTORY),
     "tpe-budget": ("optuna", OBJ2, True, None),
     f"tpe-budget history {HISTORY}": ("optuna", OBJ2, True, HISTORY),
+    "tpe-3obj history 500": ("optuna", OBJ3, False, 500),  # a smaller bound for 3 objectives (--proposers)
 }
+DEFAULT_PROPOSERS = [name for name in PROPOSERS if name != "tpe-3obj history 500"]
 TARGET_SUGGEST_S, TARGET_DECISION_S, TARGET_OVERHEAD = 0.050, 0.005, 0.01
 EPOCHS, TRIAL_S, RUNG_EPOCHS = 10, 60.0, (1, 2, 4, 8)
 
@@ -442,7 +444,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--per-size", type=int, default=30, help="suggestions measured at each size")
     parser.add_argument("--decisions", type=int, default=300, help="rung decisions measured at each size")
-    parser.add_argument("--proposers", default=",".join(PROPOSERS))
+    parser.add_argument("--proposers", default=",".join(DEFAULT_PROPOSERS))
     parser.add_argument("--mlflow-trials", type=int, default=40)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--quality", action="store_true", help="TPE vs bounded TPE on the record (minutes)")
