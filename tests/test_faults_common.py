@@ -125,15 +125,20 @@ def descendants_running(ancestor: int, marker: str) -> list[int]:
 
 
 # -- what survived ------------------------------------------------------------------------
+def _saved_trials(folder: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(trial, run metadata) of every trial in Tune's latest saved experiment state in ``folder``."""
+    state_file = max(folder.glob("experiment_state-*.json"))
+    for trial_json, meta_json in json.loads(state_file.read_text())["trial_data"]:
+        trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
+        meta = json.loads(meta_json) if isinstance(meta_json, str) else meta_json
+        yield trial, meta
+
+
 def tune_trials(tune_path: str | Path) -> list[dict[str, Any]]:
     """Tune's own record of every trial: id, status, retries (``num_failures``), config, results."""
     folder = Path(tune_path)
-    state_file = max(folder.glob("experiment_state-*.json"))
-    state = json.loads(state_file.read_text())
     trials = []
-    for trial_json, meta_json in state["trial_data"]:
-        trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
-        meta = json.loads(meta_json) if isinstance(meta_json, str) else meta_json
+    for trial, meta in _saved_trials(folder):
         results_file = folder / trial["relative_logdir"] / "result.json"
         results = [json.loads(line) for line in results_file.read_text().splitlines()] if results_file.exists() else []
         trials.append({"trial_id": trial["trial_id"], "status": trial["status"], "num_failures": meta["num_failures"],
@@ -145,14 +150,8 @@ def saved_checkpoints(tune_path: str | Path) -> dict[str, tuple[str, Path]]:
     """trial id -> (status, the checkpoint folder Tune's latest saved state would restore it from)."""
     from ray import cloudpickle
 
-    folder = Path(tune_path)
-    states = sorted(folder.glob("experiment_state-*.json"))
-    if not states:
-        return {}
     out = {}
-    for trial_json, meta_json in json.loads(states[-1].read_text())["trial_data"]:
-        trial = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
-        meta = json.loads(meta_json) if isinstance(meta_json, str) else meta_json
+    for trial, meta in _saved_trials(Path(tune_path)):
         manager = cloudpickle.loads(bytes.fromhex(meta["checkpoint_manager"]["value"]))
         latest = manager.latest_checkpoint_result
         if latest is not None and latest.checkpoint is not None:

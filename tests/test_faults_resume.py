@@ -30,6 +30,7 @@ from tests.test_faults_common import (
     fresh_runs_dir,
     kill_session,
     lose_saved_checkpoints,
+    query,
     runs_of,
     saved_checkpoints,
     standin_env,
@@ -53,15 +54,18 @@ def _front(runs_dir: Path, parent_id: str) -> set[tuple[str, str, str]]:
 
 
 def _tune_folder(runs_dir: Path) -> Path:
-    """The sweep's Tune folder (its storage path's sweep-* folder holding Tune's saved state)."""
-    return max(p for p in (runs_dir / "ray").glob("sweep-*") if any(p.glob("experiment_state-*.json")))
+    """The sweep's Tune folder, as its parent run's ``tune_path`` tag names it."""
+    rows = query(runs_dir / "mlflow.db", "SELECT value FROM tags WHERE key = 'tune_path'")
+    if not rows:
+        raise LookupError("no tune_path tag yet")
+    return Path(rows[0][0])
 
 
 def _a_running_trial_checkpointed(runs_dir: Path) -> bool:
     """Tune's saved state names a checkpoint, still on storage, of a trial that has not finished."""
     try:
         saved = saved_checkpoints(_tune_folder(runs_dir))
-    except (ValueError, OSError, KeyError):  # no state yet, or read while Tune rewrote it
+    except (LookupError, ValueError, OSError, KeyError):  # no state yet, or read while Tune rewrote it
         return False
     return any(status != "TERMINATED" and path.exists() for status, path in saved.values())
 

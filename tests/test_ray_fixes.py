@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sweep.training.checkpoint import CHECKPOINT_FILE
 from sweep.tune import ray_fixes
 
 pytestmark = pytest.mark.faults
@@ -81,7 +82,7 @@ def test_a_pending_trial_keeps_other_failures():
 def _checkpoint_folder(trial_dir: Path, index: int, content: bytes = b"weights") -> Path:
     folder = trial_dir / f"checkpoint_{index:06d}"
     folder.mkdir(parents=True)
-    (folder / ray_fixes.CHECKPOINT_FILE).write_bytes(content)
+    (folder / CHECKPOINT_FILE).write_bytes(content)
     return folder
 
 

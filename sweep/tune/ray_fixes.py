@@ -31,10 +31,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sweep.training.checkpoint import CHECKPOINT_FILE  # what every trainable of this project writes
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FOLDER = re.compile(r"^checkpoint_(\d{6})$")
-CHECKPOINT_FILE = "checkpoint.pt"  # what every trainable of this project writes into its checkpoint
 _INSTALLED = "_resnetx_fixed"
 
 
