@@ -167,6 +167,11 @@ class RunLogger:
         if len(self._pending) >= self.flush_every:
             self.flush()
 
+    def log_metric_batch(self, metrics: list[Metric]) -> None:
+        """Send already-made :class:`Metric` objects now (a queued writer's batch), with any pending."""
+        self._pending.extend(metrics)
+        self.flush()
+
     def flush(self) -> None:
         while self._pending:
             chunk, self._pending = self._pending[:_MAX_BATCH_METRICS], self._pending[_MAX_BATCH_METRICS:]

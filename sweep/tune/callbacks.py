@@ -4,6 +4,12 @@ Why on the driver: one writer per store (SQLite takes one writer at a time), tri
 cluster need no access to the store, and the trial-to-run map lives in MLflow itself (tag
 ``trial_id`` under the sweep's parent run), so a restored sweep re-attaches to the runs it
 already has instead of opening duplicates. Only our metrics are logged, never Ray's keys.
+
+The writes go through one background thread (``sweep.tracking.writer``): Tune's loop only queues
+them, so trials do not wait on the store's round trips. A driver killed with writes still queued
+leaves gaps that the resumed sweep repairs from what Tune saved: epochs missing from a run are
+read back from the trial's checkpoint (which holds every epoch's metrics), and a trial that had
+ended while its run's close was still queued is closed from its saved last result.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from sweep.config.experiment import ExperimentConfig
 from sweep.config.overrides import flatten
 from sweep.search.statuses import TERMINAL_RUN_STATUS, ran_to_the_end, trial_epochs, trial_status
 from sweep.tracking.store import RunLogger, open_config_run, with_retry
+from sweep.tracking.writer import BackgroundWriter, QueuedRunLogger
 from sweep.tune.interrupts import interrupted, watch_sigint
 
 FINAL_KEYS = (*schema.FINAL_METRICS, *schema.LATENCY_METHOD_METRICS)
@@ -31,17 +38,32 @@ class MlflowTrialCallback(Callback):
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str]) -> None:
         self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
         self.tags = tags
-        self._loggers: dict[str, RunLogger] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._loggers: dict[str, QueuedRunLogger] = {}
         self._logged_steps: dict[str, int] = {}
         self._known: dict[str, tuple[str, str]] | None = None  # trial id or config hash -> (run id, status)
         self._ended: set[str] = set()  # trials whose run this driver has closed
         self._params_logged: set[str] = set()  # trials whose data_path param is logged
+        self._nodes: dict[str, str] = {}  # trial -> the node id last tagged on its run
+        self._writer: BackgroundWriter | None = None
+        self._repaired = False  # runs left open by a killed driver looked at (first step)
 
     def __getstate__(self) -> dict:
-        """Tune pickles callbacks with the Tuner: keep settings, drop clients and caches."""
+        """Tune pickles callbacks with the Tuner: keep settings, drop clients, threads and caches."""
         return {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
-                "parent_run_id": self.parent_run_id, "tags": self.tags, "_loggers": {}, "_logged_steps": {},
-                "_known": None, "_ended": set(), "_params_logged": set()}
+                "parent_run_id": self.parent_run_id, "tags": self.tags}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    @property
+    def writer(self) -> BackgroundWriter:
+        if self._writer is None:
+            self._writer = BackgroundWriter()
+        return self._writer
 
     # -- run bookkeeping ------------------------------------------------------------------
     def _existing_runs(self) -> dict[str, tuple[str, str]]:
@@ -90,19 +112,23 @@ class MlflowTrialCallback(Callback):
             return
         self._logger(trial)
 
-    def _logger(self, trial: Trial) -> RunLogger:
+    def _logger(self, trial: Trial) -> QueuedRunLogger:
+        """The trial's run: re-attached now (a resumed sweep reads its last step) or opened by the writer.
+
+        Runs this session opens are not entered in the map read from MLflow: the trial id (in
+        ``_loggers``) finds them for the rest of the session, and no other trial of a session
+        has the same config hash (the searcher proposes each network once).
+        """
         if trial.trial_id in self._loggers:
             return self._loggers[trial.trial_id]
         found = self._find_run(trial)
         if found is not None:
-            logger = RunLogger.attach(self.tracking_uri, found[0])
+            attached = RunLogger.attach(self.tracking_uri, found[0])
+            self._logged_steps[trial.trial_id] = _last_step(attached)
+            logger = QueuedRunLogger.wrap(self.writer, attached)
             logger.set_tags({schema.TAG_TRIAL_ID: trial.trial_id})
-            self._logged_steps[trial.trial_id] = _last_step(logger)
         else:
-            logger = self._open_run(trial)
-        self._existing_runs()[trial.trial_id] = (logger.run_id, "RUNNING")
-        if trial.config.get("config_hash"):
-            self._existing_runs()[f"hash:{trial.config['config_hash']}"] = (logger.run_id, "RUNNING")
+            logger = QueuedRunLogger(self.writer, lambda: self._open_run(trial))
         self._loggers[trial.trial_id] = logger
         return logger
 
@@ -127,6 +153,28 @@ class MlflowTrialCallback(Callback):
     def setup(self, **info: Any) -> None:
         watch_sigint()
 
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if not self._repaired:
+            self._repaired = True
+            self._close_left_open(trials)
+
+    def _close_left_open(self, trials: list[Trial]) -> None:
+        """Close the runs of trials that had ended when a killed driver still had their writes queued.
+
+        Tune's saved state says such a trial ended (it is not run again), while its run is still
+        RUNNING, or was never created. Its epochs come from its checkpoint, its finals from the
+        last result Tune saved. A run stays RUNNING only while its trial may still report.
+        """
+        for trial in trials:
+            if trial.status not in (Trial.TERMINATED, Trial.ERROR) or trial.trial_id in self._loggers:
+                continue
+            found = self._find_run(trial)
+            if found is not None and found[1] != "RUNNING":
+                continue
+            if trial.status == Trial.TERMINATED and not trial.last_result:
+                continue  # never reported: the interrupted sweep's restore decides what it becomes
+            self._finish(trial, errored=trial.status == Trial.ERROR)
+
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._attach(trial)
 
@@ -137,17 +185,28 @@ class MlflowTrialCallback(Callback):
         if trial.trial_id in self._ended:
             return
         self._log_epoch(trial, result)
-        self._logger(trial).flush()
 
     def _log_epoch(self, trial: Trial, result: dict) -> None:
-        """Log one epoch's metrics once (a resumed trial may repeat an epoch already logged)."""
+        """Log one epoch's metrics once (a resumed trial may repeat an epoch already logged).
+
+        Epochs between the last one logged and this one were lost with a killed driver's queue:
+        they are read back from the trial's checkpoint first, so each run's steps stay 1..E.
+        """
         logger = self._logger(trial)
         epoch = int(result.get("epoch", 0) or 0)
-        if epoch and epoch > self._logged_steps.get(trial.trial_id, 0):
+        logged = self._logged_steps.get(trial.trial_id, 0)
+        if epoch > logged + 1:
+            for earlier in checkpoint_history(trial):
+                step = int(earlier.get("epoch", 0) or 0)
+                if logged < step < epoch:
+                    logger.log_metrics({k: _finite(earlier.get(k)) for k in schema.EPOCH_METRICS}, step=step)
+        if epoch and epoch > logged:
             logger.log_metrics({k: _finite(result.get(k)) for k in schema.EPOCH_METRICS}, step=epoch)
             self._logged_steps[trial.trial_id] = epoch
-        if result.get("node_id"):
-            logger.set_tags({"node_id": result["node_id"]})
+        node = result.get("node_id")
+        if node and self._nodes.get(trial.trial_id) != node:  # a tag write per node, not per epoch
+            logger.set_tags({"node_id": node})
+            self._nodes[trial.trial_id] = node
         if result.get(schema.PARAM_DATA_PATH) and trial.trial_id not in self._params_logged:
             logger.log_params({schema.PARAM_DATA_PATH: result[schema.PARAM_DATA_PATH]})
             self._params_logged.add(trial.trial_id)
@@ -176,6 +235,10 @@ class MlflowTrialCallback(Callback):
                 self._finish(trial, errored=trial.status == Trial.ERROR)
             else:
                 self._suspend(trial)
+        if self._writer is not None:
+            self._writer.close()  # every queued write sent before fit() returns; a failure raises here
+            self._writer.raise_failure()
+            self._writer = None
 
     def _finish(self, trial: Trial, errored: bool) -> None:
         if trial.trial_id in self._ended:
@@ -198,6 +261,34 @@ class MlflowTrialCallback(Callback):
         logger.end(TERMINAL_RUN_STATUS.get(status, "FAILED"))
         self._loggers.pop(trial.trial_id, None)
         self._ended.add(trial.trial_id)
+
+
+def checkpoint_history(trial: Trial) -> list[dict]:
+    """The per-epoch metrics a trial's latest checkpoint holds (empty without a readable one).
+
+    Our trainables save ``history`` in every checkpoint (``sweep.training.checkpoint``); the
+    driver reads it only to fill epochs a killed driver's queue lost, which is rare.
+    """
+    from ray.train import Checkpoint
+    from ray.train._internal.storage import _exists_at_fs_path
+
+    from sweep.training.checkpoint import load_checkpoint
+    from sweep.tune.ray_fixes import newest_checkpoint_after
+
+    saved = trial.checkpoint
+    if saved is None:
+        return []
+    try:
+        readable: Any = saved
+        if not _exists_at_fs_path(saved.filesystem, saved.path):  # deleted by num_to_keep (see ray_fixes)
+            newer = newest_checkpoint_after(saved.filesystem, saved.path)
+            if newer is None:
+                return []
+            readable = Checkpoint(newer[0], filesystem=saved.filesystem)
+        with readable.as_directory() as folder:
+            return [dict(h) for h in load_checkpoint(folder).get("history", [])]
+    except (ConfigError, OSError):
+        return []
 
 
 def _ran_to_the_end(trial: Trial) -> bool:
