@@ -177,6 +177,50 @@ def lose_saved_checkpoints(tune_path: str | Path) -> list[str]:
     return changed
 
 
+def lose_queued_writes(db: Path, tune_path: str | Path) -> dict[str, list[str]]:
+    """Leave the store as a driver killed with MLflow writes still queued (sweep/tracking/writer.py)
+    would: the last trial Tune's saved state has as TERMINATED gets its run RUNNING again without its
+    close and its last epoch (metrics at that step, finals included), and every unfinished trial
+    with a checkpoint loses the epochs from that checkpoint's on. Run after
+    :func:`lose_saved_checkpoints` (which may have moved a checkpoint one folder on). Returns the
+    trial ids changed, by kind ("ended", "running")."""
+    from sweep.training.checkpoint import load_checkpoint
+
+    run_of = dict(query(db, "SELECT value, run_uuid FROM tags WHERE key = 'trial_id'"))
+    statuses = {t["trial_id"]: t["status"] for t in tune_trials(tune_path)}
+    changed: dict[str, list[str]] = {"ended": [], "running": []}
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn, conn:
+        ended = [t for t, status in statuses.items() if status == "TERMINATED" and t in run_of]
+        if ended:
+            run = run_of[ended[-1]]
+            last = conn.execute("SELECT max(step) FROM metrics WHERE run_uuid = ?", (run,)).fetchone()[0]
+            conn.execute("DELETE FROM metrics WHERE run_uuid = ? AND step = ?", (run, last))
+            conn.execute("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = ?", (run,))
+            conn.execute("UPDATE tags SET value = 'running' WHERE run_uuid = ? AND key = 'status'", (run,))
+            _recompute_latest(conn, run)
+            changed["ended"].append(ended[-1])
+        for trial_id, (status, named) in saved_checkpoints(tune_path).items():
+            if status == "TERMINATED" or trial_id not in run_of:
+                continue
+            folder = named if named.exists() else named.with_name(f"checkpoint_{int(named.name.split('_')[1]) + 1:06d}")
+            if not folder.exists():
+                continue
+            epoch = int(load_checkpoint(folder)["epoch"])
+            conn.execute("DELETE FROM metrics WHERE run_uuid = ? AND step >= ?", (run_of[trial_id], epoch))
+            _recompute_latest(conn, run_of[trial_id])
+            changed["running"].append(trial_id)
+    return changed
+
+
+def _recompute_latest(conn: sqlite3.Connection, run: str) -> None:
+    """MLflow's ``latest_metrics`` rows of ``run`` from what its ``metrics`` table still holds."""
+    conn.execute("DELETE FROM latest_metrics WHERE run_uuid = ?", (run,))
+    conn.execute("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                 "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics m WHERE run_uuid = ? "
+                 "AND step = (SELECT max(step) FROM metrics WHERE run_uuid = m.run_uuid AND key = m.key) "
+                 "GROUP BY key", (run,))
+
+
 def attempts(folder: Path) -> dict[str, list[int]]:
     """The stand-in's record: config hash -> the epoch each attempt started from."""
     return {p.stem: [int(v) for v in p.read_text().split()] for p in sorted(folder.glob("*.attempts"))}

@@ -49,6 +49,7 @@ class MlflowTrialCallback(Callback):
         self._nodes: dict[str, str] = {}  # trial -> the node id last tagged on its run
         self._writer: BackgroundWriter | None = None
         self._repaired = False  # runs left open by a killed driver looked at (first step)
+        self._reattached: set[str] = set()  # trials whose run an earlier driver opened
 
     def __getstate__(self) -> dict:
         """Tune pickles callbacks with the Tuner: keep settings, drop clients, threads and caches."""
@@ -125,6 +126,7 @@ class MlflowTrialCallback(Callback):
         if found is not None:
             attached = RunLogger.attach(self.tracking_uri, found[0])
             self._logged_steps[trial.trial_id] = _last_step(attached)
+            self._reattached.add(trial.trial_id)
             logger = QueuedRunLogger.wrap(self.writer, attached)
             logger.set_tags({schema.TAG_TRIAL_ID: trial.trial_id})
         else:
@@ -244,8 +246,10 @@ class MlflowTrialCallback(Callback):
         if trial.trial_id in self._ended:
             return
         last = trial.last_result or {}
-        self._log_epoch(trial, last)
         logger = self._logger(trial)
+        if trial.trial_id in self._reattached:
+            last = self._trained_beyond(trial, last)
+        self._log_epoch(trial, last)
         status = trial_status(last, trial_epochs(trial.config), errored)
         finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
         finals[schema.EPOCHS_METRIC] = _finite(last.get("epoch"))
@@ -261,6 +265,27 @@ class MlflowTrialCallback(Callback):
         logger.end(TERMINAL_RUN_STATUS.get(status, "FAILED"))
         self._loggers.pop(trial.trial_id, None)
         self._ended.add(trial.trial_id)
+
+
+    def _trained_beyond(self, trial: Trial, last: dict) -> dict:
+        """``last`` brought up to the trial's checkpoint, when that trained further than Tune's last result.
+
+        A trial whose final epoch was checkpointed while its driver was killed before handling
+        the result restores from that checkpoint after ``--resume``, trains nothing and reports
+        nothing: Tune's last result stays an epoch short. Its missing epochs are logged from
+        the checkpoint's history, and its finals use that history (best_val_acc is the best of
+        it; test_acc, never reported, stays absent). Only for runs an earlier driver opened.
+        """
+        everything = checkpoint_history(trial)
+        beyond = [h for h in everything if int(h.get("epoch", 0) or 0) > int(last.get("epoch", 0) or 0)]
+        if not beyond:
+            return last
+        brought = {**{k: v for k, v in last.items() if k != "test_acc"}, **beyond[-1]}  # gaps: _log_epoch
+        brought["status"] = last.get("status", schema.STATUS_RUNNING)
+        best = [float(h["val_acc"]) for h in everything if "val_acc" in h]
+        if best:
+            brought["best_val_acc"] = max(best)
+        return brought
 
 
 def checkpoint_history(trial: Trial) -> list[dict]:
