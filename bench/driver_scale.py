@@ -21,6 +21,10 @@ to Ray Tune (no training, no Ray), after 100, 1,000, 5,000 and 10,000 finished t
   ``mlflow server`` on SQLite, and PostgreSQL directly and through a server when
   ``tests/support/postgres.py`` can start one (Debian's postgresql package; its throwaway cluster
   runs with fsync off, so those are lower bounds).
+  The same writes queued (``sweep.tracking.writer``, as the callback makes them since the writes
+  moved off Tune's loop): what the driver's calls cost while the writer thread sends the previous
+  ones, with reports arriving at the rate 64 slots of 60 s trials make them, and the writer's
+  busy share at that rate (under 100%: it keeps up).
 - **driver overhead**: a serial driver simulated for 64 slots of 60 s trials (10 epochs), each
   report waiting for the driver's work on it (MLflow writes, a rung decision at epochs 1, 2, 4, 8;
   at the end the close, the completion and the next suggestion), with costs drawn from the
@@ -247,7 +251,34 @@ def log_one_trial(uri: str, experiment_id: str, parent: str, cfg, index: int) ->
     return opened, epochs, time.perf_counter() - started
 
 
-def measure_store(uri: str, trials: int, folder: Path) -> dict:
+def log_one_trial_queued(writer, uri: str, experiment_id: str, parent: str, cfg, index: int,
+                         pace_s: float) -> tuple[float, list[float], float]:
+    """The same writes queued to ``writer``: the driver's cost of each call, ``pace_s`` apart
+    (the writer sends the previous ones meanwhile, so the calls pay for sharing the process)."""
+    from reports import schema
+    from sweep.tracking.store import open_config_run
+    from sweep.tracking.writer import QueuedRunLogger
+
+    started = time.perf_counter()
+    logger = QueuedRunLogger(writer, lambda: open_config_run(
+        uri, experiment_id, cfg, name=f"trial-{index}", role=schema.ROLE_TRIAL, tags={schema.TAG_TRIAL_ID: f"t{index}"},
+        config_hash=f"{index:032x}", parent_run_id=parent))
+    opened = time.perf_counter() - started
+    epochs = []
+    for epoch in range(1, EPOCHS + 1):
+        time.sleep(pace_s)
+        started = time.perf_counter()
+        logger.log_metrics({k: 0.5 + 0.01 * epoch for k in schema.EPOCH_METRICS}, step=epoch)
+        epochs.append(time.perf_counter() - started)
+    time.sleep(pace_s)
+    started = time.perf_counter()
+    logger.log_metrics({k: 1.0 for k in (*schema.FINAL_METRICS, schema.EPOCHS_METRIC)}, step=EPOCHS)
+    logger.set_tags({schema.TAG_STATUS: schema.STATUS_FINISHED})
+    logger.end("FINISHED")
+    return opened, epochs, time.perf_counter() - started
+
+
+def measure_store(uri: str, trials: int, folder: Path, queued: bool = False) -> dict:
     from reports import schema
     from search_spaces import load_space
     from sweep.tracking.store import RunLogger, prepare_store
@@ -258,16 +289,31 @@ def measure_store(uri: str, trials: int, folder: Path) -> dict:
     experiment_id = prepare_store(uri, "driver-scale", runs_folder=folder)
     parent = RunLogger.start(uri, experiment_id, name="sweep", tags={schema.TAG_ROLE: schema.ROLE_SWEEP})
     opens, epochs, closes, totals = [], [], [], []
+    writer = None
+    if queued:
+        from sweep.tracking.writer import BackgroundWriter
+
+        writer = BackgroundWriter()
+    pace_s = TRIAL_S / EPOCHS / CONCURRENT  # a report every 94 ms: 64 slots of 10-epoch, 60 s trials
     for index in range(trials):
         started = time.perf_counter()
-        opened, per_epoch, closed = log_one_trial(uri, experiment_id, parent.run_id, cfg, index)
-        totals.append(time.perf_counter() - started)
+        if writer is None:
+            opened, per_epoch, closed = log_one_trial(uri, experiment_id, parent.run_id, cfg, index)
+        else:
+            opened, per_epoch, closed = log_one_trial_queued(writer, uri, experiment_id, parent.run_id, cfg, index,
+                                                             pace_s)
+        totals.append(time.perf_counter() - started - (0.0 if writer is None else pace_s * (EPOCHS + 1)))
         opens.append(opened)
         epochs.extend(per_epoch)
         closes.append(closed)
+    out: dict = {}
+    if writer is not None:
+        writer.close()
+        out["writer_s_per_trial"] = writer.busy_s / trials
+        out["writer_busy_share"] = writer.busy_s / trials * CONCURRENT / TRIAL_S  # at 64 slots of 60 s trials
     parent.end("FINISHED")
     return {"open": summary(opens), "epoch": summary(epochs), "close": summary(closes), "trial": summary(totals),
-            "samples": {"open": opens, "epoch": epochs, "close": closes}}
+            **out, "samples": {"open": opens, "epoch": epochs, "close": closes}}
 
 
 def measure_mlflow(trials: int) -> dict:
@@ -280,6 +326,7 @@ def measure_mlflow(trials: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="driver-scale-mlflow-"))
     out["sqlite"] = measure_store(sqlite_uri(folder / "direct"), trials, folder / "direct")
     print(f"  MLflow sqlite: {out['sqlite']['trial']['median_ms']:.0f} ms a trial", flush=True)
+    out["sqlite, queued"] = measure_store(sqlite_uri(folder / "direct-q"), trials, folder / "direct-q", queued=True)
     try:
         from tests.support.postgres import mlflow_server
     except ImportError as exc:
@@ -288,15 +335,19 @@ def measure_mlflow(trials: int) -> dict:
     (folder / "server").mkdir()
     with mlflow_server(f"sqlite:///{folder / 'server' / 'mlflow.db'}", folder / "server" / "artifacts") as url:
         out["server (sqlite)"] = measure_store(url, trials, folder / "server")
+        out["server (sqlite), queued"] = measure_store(url, trials, folder / "server", queued=True)
     print(f"  MLflow server on sqlite: {out['server (sqlite)']['trial']['median_ms']:.0f} ms a trial", flush=True)
     try:
         from tests.support.postgres import postgres_server
 
         with postgres_server() as pg:
             out["postgresql"] = measure_store(pg.create_database("direct"), trials, folder / "pg")
+            out["postgresql, queued"] = measure_store(pg.create_database("direct_q"), trials, folder / "pg-q",
+                                                      queued=True)
             print(f"  MLflow postgresql: {out['postgresql']['trial']['median_ms']:.0f} ms a trial", flush=True)
             with mlflow_server(pg.create_database("server"), folder / "pg-server" / "artifacts") as url:
                 out["server (postgresql)"] = measure_store(url, trials, folder / "pg-server")
+                out["server (postgresql), queued"] = measure_store(url, trials, folder / "pg-server", queued=True)
             print(f"  MLflow server on postgresql: {out['server (postgresql)']['trial']['median_ms']:.0f} ms a trial",
                   flush=True)
     except Exception as exc:  # no server binaries or driver here: said in the table, never hidden
@@ -420,9 +471,11 @@ def render(results: dict) -> str:
             if "error" in row:
                 lines.append(f"| {store} | not measured: {row['error']} | | | |")
                 continue
-            lines.append(f"| {store} | {row['open']['median_ms']:.0f} | {row['epoch']['median_ms']:.1f} | "
-                         f"{row['close']['median_ms']:.0f} | {row['trial']['median_ms']:.0f} "
-                         f"(p95 {row['trial']['p95_ms']:.0f}) |")
+            writer = (f"; writer busy {100 * row['writer_busy_share']:.0f}% at {CONCURRENT} slots"
+                      if "writer_busy_share" in row else "")
+            lines.append(f"| {store} | {row['open']['median_ms']:.2f} | {row['epoch']['median_ms']:.2f} | "
+                         f"{row['close']['median_ms']:.2f} | {row['trial']['median_ms']:.1f} "
+                         f"(p95 {row['trial']['p95_ms']:.1f}){writer} |")
     if results.get("overhead"):
         lines += ["", f"driver overhead, {CONCURRENT} slots of {TRIAL_S:.0f} s trials ({EPOCHS} epochs), "
                   "share of slot time spent waiting for the driver:"]
