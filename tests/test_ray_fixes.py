@@ -71,6 +71,39 @@ def test_a_death_with_no_retries_left_still_ends_the_trial(ray_runtime, tmp_path
     assert (trial.status, trial.run_metadata.num_failures) == ("ERROR", 1)
 
 
+def _pending_in_reset(tmp_path: Path, max_failures: int) -> tuple[Any, Any]:
+    """A PENDING trial handed a cached actor whose ``reset`` is in flight (``_maybe_reuse_cached_actor``)."""
+    from ray.tune.experiment import Trial
+
+    controller, trial = _controller_with_trial(tmp_path, max_failures=max_failures)
+    controller._set_trial_status(trial, Trial.PENDING)
+    controller._staged_trials.add(trial)
+    controller._resetting_trials.add(trial)
+    return controller, trial
+
+
+def test_a_reused_actor_dying_in_its_reset_is_a_failure_retried(ray_runtime, tmp_path):
+    # The long chaos soak hung with 539 of 540 trials done: a worker killed while its cached actor
+    # was being reset for a PENDING trial. Tune 2.60 ends such a trial ERROR whatever max_failures
+    # says; dropping the report as stale left it in _resetting_trials, waiting forever.
+    from ray.exceptions import ActorDiedError
+
+    controller, trial = _pending_in_reset(tmp_path, max_failures=3)
+    controller._trial_task_failure(trial, ActorDiedError())
+    assert (trial.status, trial.run_metadata.num_failures) == ("PENDING", 1)
+    assert trial not in controller._resetting_trials and trial not in controller._staged_trials
+    assert controller._scheduler_alg.choose_trial_to_run(controller._wrapped()) is trial  # it is started again
+
+
+def test_a_reset_death_with_no_retries_left_ends_the_trial(ray_runtime, tmp_path):
+    from ray.exceptions import ActorDiedError
+
+    controller, trial = _pending_in_reset(tmp_path, max_failures=0)
+    controller._trial_task_failure(trial, ActorDiedError())
+    assert (trial.status, trial.run_metadata.num_failures) == ("ERROR", 1)
+    assert trial not in controller._resetting_trials
+
+
 def test_a_pending_trial_keeps_other_failures():
     from ray.exceptions import ActorDiedError, RayTaskError
 

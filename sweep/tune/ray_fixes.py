@@ -11,6 +11,11 @@ and neither has a setting that avoids it, so the sweep installs them before it b
   _process_trial_failure``). A PENDING trial runs no task of its own (Tune sets a trial whose
   actor fails to start RUNNING before it reports that failure), so an actor-death report for a
   PENDING trial is the dead actor's leftover: :func:`ignore_stale_actor_failures` drops it.
+  One exception, found by the long soak: a PENDING trial handed a cached (reused) actor runs that
+  actor's ``reset``; if the actor dies there, the report is the trial's own. Dropped, the trial
+  waited for its reset forever and the sweep never ended; Tune itself ends it ERROR. It is made
+  RUNNING and unstaged first (:func:`recover_failed_reset`), as Tune does for a new actor that
+  fails to start, so the failure counts against ``max_failures`` and the trial is retried.
 
 * **The checkpoint Tune's saved state names can be deleted before the state is saved again.**
   With ``CheckpointConfig(num_to_keep=1)``, registering epoch k+1's checkpoint deletes epoch
@@ -108,12 +113,28 @@ def _wrap(cls: type, name: str, make: Callable[[Callable], Callable]) -> None:
 def ignore_stale_actor_failures(controller_cls: type) -> None:
     def make(original: Callable) -> Callable:
         def _trial_task_failure(self: Any, trial: Any, exception: Exception) -> None:
-            if is_stale_actor_failure(trial.status, exception):
-                logger.info("trial %s: a second failure report of its dead actor ignored (already recovered)", trial)
+            resetting = getattr(self, "_resetting_trials", set())
+            if trial.status == "PENDING" and trial in resetting:
+                recover_failed_reset(self, trial)
+            elif is_stale_actor_failure(trial.status, exception):
+                logger.warning("trial %s: a second failure report of its dead actor ignored (already recovered)",
+                               trial)
                 return
             original(self, trial, exception)
         return _trial_task_failure
     _wrap(controller_cls, "_trial_task_failure", make)
+
+
+def recover_failed_reset(controller: Any, trial: Any) -> None:
+    """Make a PENDING trial whose reused actor died during its ``reset`` recoverable, as a new actor
+    that fails to start is (``TuneController._actor_failed``): unstaged and RUNNING, so the failure
+    that follows counts against ``max_failures`` and retries it. Tune leaves it in
+    ``_resetting_trials`` and ends it ERROR, whatever ``max_failures`` says; dropped as a stale
+    report instead, it would wait for that reset forever and the sweep would never end (the long
+    chaos soak hung so, 539 of 540 trials done)."""
+    controller._resetting_trials.discard(trial)
+    controller._set_trial_status(trial, "RUNNING")
+    controller._unstage_trial_with_resources(trial)
 
 
 def restore_from_newest_checkpoint(controller_cls: type) -> None:
