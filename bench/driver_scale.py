@@ -407,10 +407,17 @@ def driver_overhead(costs: dict[str, list[float]], slots: int = CONCURRENT, tria
     return {"waiting_share": waited / (waited + computed), "driver_busy": busy / end, "trials": trials}
 
 
-def quality_one(args: tuple[int | None, int]) -> dict:
-    """One simulated TPE sweep on the record, unbounded or with a history bound: hypervolume fractions."""
-    history, seed = args
+def quality_one(args: tuple[int | None, int, int | None]) -> dict:
+    """One simulated TPE sweep on the record, unbounded or with a history bound: hypervolume fractions.
+
+    ``explore_after``: misses in a row before a windowed study's searcher explores (None: the
+    searcher's rule, sweep.search.proposers.EXPLORE_AFTER_WINDOWED; 3: the rule before it)."""
+    history, seed, explore_after = args
     warnings.filterwarnings("ignore")
+    if explore_after is not None:  # this worker process only
+        import sweep.search.core
+
+        sweep.search.core.EXPLORE_AFTER_WINDOWED = explore_after
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from search_strategies import TABLE_BUDGETS, loaded
 
@@ -432,7 +439,7 @@ def quality_one(args: tuple[int | None, int]) -> dict:
     for budget in TABLE_BUDGETS:
         points = [[t.last["val_acc"], t.last["params"]] for t in sim.finished() if t.compute_at_end <= budget * total]
         curve[str(budget)] = hypervolume(points, reference, maximize) / true_hv if points else 0.0
-    return {"history": history, "seed": seed, "hv": curve, "trials": len(sim.trials),
+    return {"history": history, "seed": seed, "explore_after": explore_after, "hv": curve, "trials": len(sim.trials),
             "study_trials": proposer.offset + len(proposer.study.trials), "windows": proposer.windows,
             "seconds": time.perf_counter() - started}
 
@@ -553,16 +560,19 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from search_strategies import TABLE_BUDGETS
 
-        jobs = [(h, seed) for h in (None, 200, 100) for seed in range(args.seeds)]
+        arms = [(None, None), (200, None), (100, None), (200, 3), (100, 3)]  # (history, explore_after)
+        jobs = [(h, seed, e) for h, e in arms for seed in range(args.seeds)]
         with ProcessPoolExecutor(max_workers=max(args.jobs, 2)) as pool:
             runs = list(pool.map(quality_one, jobs))
         results["quality_budgets"] = list(TABLE_BUDGETS)
         results["quality"] = {}
-        for h in (None, 200, 100):
-            mine = [r for r in runs if r["history"] == h]
+        for h, e in arms:
+            mine = [r for r in runs if r["history"] == h and r["explore_after"] == e]
             hv = [tuple(float(q) for q in np.percentile([r["hv"][str(b)] for r in mine], [25, 50, 75]))
                   for b in TABLE_BUDGETS]
-            results["quality"]["unbounded" if h is None else f"history {h}"] = {
+            label = "unbounded" if h is None else f"history {h}"
+            label += "" if e is None else f", exploring after {e} misses (the rule before)"
+            results["quality"][label] = {
                 "hv": hv, "study_trials": statistics.median(r["study_trials"] for r in mine),
                 "windows": statistics.median(r["windows"] for r in mine), "runs": mine}
     load.append(load_average())

@@ -302,6 +302,35 @@ def test_a_repeating_proposer_is_given_untrained_points_until_none_is_left():
                                    "0 stopped early, 0 failed, 0 running): the space is used up")
 
 
+@pytest.mark.parametrize("windows, asks", [(0, 3), (1, 1)])
+def test_a_windowed_study_explores_after_its_first_repeat(windows, asks):
+    """Each ask of a TPE study past its history bound reads ~1,000 trials: once it has cut a window,
+    one repeat is enough to draw an untrained point instead (bench/driver_scale.py: 2.7 asks a
+    suggestion at 10,000 trials with 3 objectives before); before that, three as always."""
+    import random
+
+    space = parse_space_text(textwrap.dedent(TINY), "tiny.yaml")
+    s = searcher("optuna", space=space, num_samples=50)
+    inner, stuck_on = s.proposer, space.sample(random.Random(0))
+    counted = {"asks": 0}
+
+    class Stuck:  # a study that keeps proposing one network, as a large TPE study does more often
+        explore, propose_point, tell, tell_infeasible = (inner.explore, inner.propose_point, inner.tell,
+                                                         inner.tell_infeasible)
+
+        def propose(self):
+            counted["asks"] += 1
+            return inner.propose_point(stuck_on)
+
+    stuck = Stuck()
+    stuck.windows = windows
+    s.proposer = stuck
+    run(s, 1)  # trains the stuck network
+    counted["asks"] = 0
+    second = s.suggest("t-next")
+    assert isinstance(second, dict) and counted["asks"] == asks
+
+
 def test_random_search_under_a_budget_nothing_meets_stops_with_the_reason():
     """Random search raised ConfigError inside Tune's ``suggest`` after 1,000 rejected draws (a crash)."""
     space = tight_quick(max_params=1_000)  # below the smallest network of the space (2,674 parameters)

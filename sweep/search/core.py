@@ -44,7 +44,14 @@ from reports.pareto import Objective
 from resnetx.errors import ConfigError
 from sweep.config.experiment import trial_key
 from sweep.config.overrides import merge
-from sweep.search.proposers import EXPLORE_AFTER, EXPLORE_DRAWS, EXPLORE_FINITE_POINTS, Explorer, Proposer
+from sweep.search.proposers import (
+    EXPLORE_AFTER,
+    EXPLORE_AFTER_WINDOWED,
+    EXPLORE_DRAWS,
+    EXPLORE_FINITE_POINTS,
+    Explorer,
+    Proposer,
+)
 from sweep.search.statuses import ran_to_the_end, result_has_accuracy, trial_epochs
 from sweep.training.seeding import derive_seed
 
@@ -179,8 +186,10 @@ class SearchCore:
 
     def _next_proposal(self, in_a_row: int) -> tuple[tuple[dict, Any] | None, int]:
         """The proposer's next point, or after EXPLORE_AFTER misses in a row (duplicates or over the
-        budget) an untrained point within budget drawn at random; in_a_row -1: nothing to explore."""
-        if not self.exhausted and in_a_row >= EXPLORE_AFTER and hasattr(self.proposer, "explore"):
+        budget; EXPLORE_AFTER_WINDOWED once a TPE study outgrew its history bound) an untrained point
+        within budget drawn at random; in_a_row -1: nothing to explore."""
+        explore_after = EXPLORE_AFTER_WINDOWED if getattr(self.proposer, "windows", 0) else EXPLORE_AFTER
+        if not self.exhausted and in_a_row >= explore_after and hasattr(self.proposer, "explore"):
             proposal = self._explore()
             return proposal, (0 if proposal is not None else -1)
         return (None if self.exhausted else self.proposer.propose()), in_a_row
