@@ -151,3 +151,40 @@ def test_a_trial_whose_saved_checkpoint_is_gone_restores_the_newest(ray_runtime,
     assert trial.storage.current_checkpoint_index == 2  # the next checkpoint goes to a new folder
     assert replacement.exists()  # registering it did not delete it
     assert not named.exists()  # and the entry it replaced is gone from storage as from the manager
+
+
+def test_a_state_write_cut_short_leaves_the_previous_state_whole(ray_runtime, tmp_path, monkeypatch):
+    # Tune wrote experiment_state-*.json in place: the long soak's driver was killed mid-write and
+    # the resume, unable to read it, started the sweep over (1 trial run of 540).
+    import json
+
+    import ray.tune.execution.tune_controller as tune_controller
+
+    controller, _ = _controller_with_trial(tmp_path, max_failures=1)
+    controller.save_to_dir()
+    state = Path(controller.experiment_state_path)
+    whole = state.read_text()
+    assert json.loads(whole)["trial_data"]
+
+    real_dump = json.dump
+
+    def killed_halfway(obj, handle, **kwargs):  # the write stops half way, as a SIGKILL leaves it
+        text = json.dumps(obj, **kwargs)
+        handle.write(text[: len(text) // 2])
+        raise OSError("killed while writing")
+
+    monkeypatch.setattr(tune_controller.json, "dump", killed_halfway)
+    with pytest.raises(OSError, match="killed"):
+        controller.save_to_dir()
+    monkeypatch.setattr(tune_controller.json, "dump", real_dump)
+    assert state.read_text() == whole  # the previous state, whole
+    assert ray_fixes.unreadable_state(str(state.parent)) is None  # the half-written file is not Tune's to find
+
+
+def test_a_state_cut_short_by_an_older_writer_is_refused(tmp_path):
+    assert ray_fixes.unreadable_state(str(tmp_path)) is None  # nothing saved: nothing to refuse
+    (tmp_path / "experiment_state-2026-12-07_10-04-19.json").write_text('{"trial_data": [["{}", "{}"]]}')
+    assert ray_fixes.unreadable_state(str(tmp_path)) is None
+    cut = tmp_path / "experiment_state-2026-12-07_10-08-22.json"  # the newest: what Tune would restore
+    cut.write_text('{"trial_data": [["{}", "{')
+    assert ray_fixes.unreadable_state(str(tmp_path)) == str(cut)

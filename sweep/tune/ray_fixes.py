@@ -1,7 +1,7 @@
-"""Two repairs of Ray Tune 2.60's fault handling, found by the chaos soak (docs/reliability.md).
+"""Three repairs of Ray Tune 2.60's fault handling, found by the chaos soak (docs/reliability.md).
 
-Both are in Tune's controller (the driver), both were measured to lose a network from a sweep,
-and neither has a setting that avoids it, so the sweep installs them before it builds its Tuner:
+All are in Tune's controller (the driver), all were measured to lose networks from a sweep, and
+none has a setting that avoids it, so the sweep installs them before it builds its Tuner:
 
 * **A second failure report for one actor death ends the trial.** When a trial's actor dies with
   two of its tasks in flight (a reused actor's reset beside the previous trial's last task, or a
@@ -26,6 +26,11 @@ and neither has a setting that avoids it, so the sweep installs them before it b
   checkpoint folder that is still in its trial folder (the one that replaced it) before its
   actor starts, and moves the trial's checkpoint index past it so that the next checkpoint is
   not written into that folder.
+
+* **The experiment state is written in place.** A driver killed while Tune writes it leaves half
+  a JSON file, and the resume silently starts the sweep over. :func:`save_experiment_state_atomically`
+  writes it under a temporary name and renames it; ``sweep.tune.runner`` refuses to resume from a
+  state cut short by an older writer, instead of letting Tune start again.
 """
 
 from __future__ import annotations
@@ -146,13 +151,78 @@ def restore_from_newest_checkpoint(controller_cls: type) -> None:
     _wrap(controller_cls, "_schedule_trial_actor", make)
 
 
+WRITING_PREFIX = ".writing-"  # Tune's state is written under this name, then renamed into place
+
+
+def save_experiment_state_atomically(controller_cls: type) -> None:
+    """Tune writes ``experiment_state-*.json`` in place (``save_to_dir``: ``open(path, "w")``), at
+    every trial checkpoint with ``num_to_keep=1``, 2 MB for a sweep of 540 trials. A driver killed
+    while writing it leaves half a file, which ``Tuner.restore`` cannot read: Tune then logs
+    "Failed to restore the run state" and *starts the sweep over* (the long chaos soak's resume
+    ran 1 new trial and ended). Written under a temporary name, flushed, then renamed, a killed
+    write leaves the previous state whole."""
+    if getattr(controller_cls, "_resnetx_atomic_state", False):
+        return
+    name_of = controller_cls.experiment_state_file_name.fget
+
+    def experiment_state_file_name(self: Any) -> str:
+        return (WRITING_PREFIX if getattr(self, "_resnetx_writing", False) else "") + name_of(self)
+
+    def make(original: Callable) -> Callable:
+        def save_to_dir(self: Any) -> None:
+            import os
+            from pathlib import Path
+
+            self._resnetx_writing = True
+            try:
+                original(self)
+            finally:
+                self._resnetx_writing = False
+            folder = Path(self._storage.experiment_driver_staging_path)
+            written = folder / (WRITING_PREFIX + name_of(self))
+            with open(written, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(written, folder / name_of(self))
+        return save_to_dir
+
+    controller_cls.experiment_state_file_name = property(experiment_state_file_name)  # type: ignore[attr-defined]
+    _wrap(controller_cls, "save_to_dir", make)
+    controller_cls._resnetx_atomic_state = True  # type: ignore[attr-defined]
+
+
+def unreadable_state(tune_path: str) -> str | None:
+    """The newest experiment state in ``tune_path`` when it cannot be read (cut short), else None.
+
+    ``Tuner.restore`` would log the error and start the sweep over; the runner refuses instead."""
+    import json
+
+    from ray.train._internal.storage import get_fs_and_path
+    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+
+    newest = _find_newest_experiment_checkpoint(tune_path)
+    if newest is None:
+        return None
+    fs, path = get_fs_and_path(newest)
+    try:
+        with fs.open_input_stream(path) as handle:
+            json.loads(handle.readall())
+    except (ValueError, OSError):
+        return newest
+    return None
+
+
 def install() -> None:
-    """Install both repairs on Tune's controller (idempotent; the driver process only)."""
+    """Install the repairs on Tune's controller (idempotent; the driver process only)."""
     from ray.tune.execution.tune_controller import TuneController
 
-    for method in ("_trial_task_failure", "_schedule_trial_actor"):
+    for method in ("_trial_task_failure", "_schedule_trial_actor", "save_to_dir"):
         if not callable(getattr(TuneController, method, None)):  # another Ray: say so, do not guess
             logger.warning("Ray Tune's TuneController has no %s: the sweep's fault repairs are not installed", method)
             return
+    if not isinstance(getattr(TuneController, "experiment_state_file_name", None), property):
+        logger.warning("Ray Tune's TuneController names its state differently: the sweep's fault repairs are not "
+                       "installed")
+        return
     ignore_stale_actor_failures(TuneController)
     restore_from_newest_checkpoint(TuneController)
+    save_experiment_state_atomically(TuneController)

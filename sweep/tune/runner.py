@@ -377,10 +377,16 @@ def _resumed(plan: SweepPlan, experiment_id: str, console: Console, parent_run: 
     """The parent run, Tune folder and Tuner factory of a sweep to resume."""
     from ray import tune
 
+    from sweep.tune.ray_fixes import unreadable_state
+
     parent_run = parent_run or find_resumable(plan.tracking_uri, experiment_id, plan.settings.experiment)
     tune_path = parent_run.data.tags[TAG_TUNE_PATH]
     if not tune.Tuner.can_restore(tune_path):
         raise ConfigError("--resume", plan.settings.experiment, f"no Tune state at {tune_path}")
+    cut_short = unreadable_state(tune_path)
+    if cut_short is not None:  # Tune would start the sweep over from nothing
+        raise ConfigError("--resume", cut_short, "is cut short (its driver was killed while writing it) and Tune "
+                                                 "cannot restore the sweep from it; start a new sweep")
     parent = RunLogger.attach(plan.tracking_uri, parent_run.info.run_id)
     console.print(f"resuming sweep {parent_run.info.run_name} from {tune_path}")
 
