@@ -188,3 +188,26 @@ def test_a_state_cut_short_by_an_older_writer_is_refused(tmp_path):
     cut = tmp_path / "experiment_state-2026-12-07_10-08-22.json"  # the newest: what Tune would restore
     cut.write_text('{"trial_data": [["{}", "{')
     assert ray_fixes.unreadable_state(str(tmp_path)) == str(cut)
+
+
+def test_the_trial_list_is_in_place_before_the_searchers_state_is_saved(ray_runtime, tmp_path, monkeypatch):
+    # Tune's order: trial list, then the searcher. A kill between them may leave a searcher behind
+    # the trial list, never ahead of it (ahead, the restored searcher skips a network for good).
+    import json
+
+    from ray.tune.experiment import Trial
+
+    controller, _ = _controller_with_trial(tmp_path, max_failures=1)
+    controller.save_to_dir()
+    controller.add_trial(Trial("resnetx_noop", config={"second": 1}, storage=controller._storage))
+    state, seen = Path(controller.experiment_state_path), []
+    search_cls = type(controller._search_alg)
+    real_save = search_cls.save_to_dir
+
+    def save_searcher(self, *args, **kwargs):
+        seen.append(len(json.loads(state.read_text())["trial_data"]))
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(search_cls, "save_to_dir", save_searcher)
+    controller.save_to_dir()
+    assert seen == [2]

@@ -173,16 +173,34 @@ def save_experiment_state_atomically(controller_cls: type) -> None:
             import os
             from pathlib import Path
 
+            folder = Path(self._storage.experiment_driver_staging_path)
+            committed = []
+
+            def commit() -> None:  # the trial list in place before the searcher's state, in Tune's order
+                if committed:
+                    return
+                self._resnetx_writing = False
+                written = folder / (WRITING_PREFIX + name_of(self))
+                with open(written, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(written, folder / name_of(self))
+                committed.append(True)
+
+            search_alg = self._search_alg
+            search_save = search_alg.save_to_dir
+
+            def commit_then_save_searcher(*args: Any, **kwargs: Any) -> Any:
+                commit()  # a kill after this leaves the new trial list with the old searcher, as Tune's own order does
+                return search_save(*args, **kwargs)
+
             self._resnetx_writing = True
+            search_alg.save_to_dir = commit_then_save_searcher
             try:
                 original(self)
             finally:
                 self._resnetx_writing = False
-            folder = Path(self._storage.experiment_driver_staging_path)
-            written = folder / (WRITING_PREFIX + name_of(self))
-            with open(written, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(written, folder / name_of(self))
+                del search_alg.save_to_dir  # the class's method again
+            commit()
         return save_to_dir
 
     controller_cls.experiment_state_file_name = property(experiment_state_file_name)  # type: ignore[attr-defined]
