@@ -181,7 +181,7 @@ def lose_queued_writes(db: Path, tune_path: str | Path) -> dict[str, list[str]]:
     """Leave the store as a driver killed with MLflow writes still queued (sweep/tracking/writer.py)
     would: the last trial Tune's saved state has as TERMINATED gets its run RUNNING again without its
     close and its last epoch (metrics at that step, finals included), and every unfinished trial
-    with a checkpoint loses the epochs from that checkpoint's on. Run after
+    with a checkpoint whose run is still open loses the epochs from that checkpoint's on. Run after
     :func:`lose_saved_checkpoints` (which may have moved a checkpoint one folder on). Returns the
     trial ids changed, by kind ("ended", "running")."""
     from sweep.training.checkpoint import load_checkpoint
@@ -199,8 +199,10 @@ def lose_queued_writes(db: Path, tune_path: str | Path) -> dict[str, list[str]]:
             conn.execute("UPDATE tags SET value = 'running' WHERE run_uuid = ? AND key = 'status'", (run,))
             _recompute_latest(conn, run)
             changed["ended"].append(ended[-1])
+        open_runs = {r for (r,) in conn.execute("SELECT run_uuid FROM runs WHERE status = 'RUNNING'")}
         for trial_id, (status, named) in saved_checkpoints(tune_path).items():
-            if status == "TERMINATED" or trial_id not in run_of:
+            # a run already closed had its epochs sent before its close (the writer keeps the order)
+            if status == "TERMINATED" or run_of.get(trial_id) not in open_runs:
                 continue
             folder = named if named.exists() else named.with_name(f"checkpoint_{int(named.name.split('_')[1]) + 1:06d}")
             if not folder.exists():
