@@ -166,7 +166,9 @@ def test_writes_a_killed_driver_had_queued_are_repaired_on_resume(sweeps):
     # sweep/tracking/writer.py sends MLflow writes from a background thread: a driver killed with
     # writes queued leaves an ended trial's run open without its last epoch and finals, and running
     # trials' runs short of the epochs their checkpoints hold. --resume fills both in.
-    assert sweeps["unsent"]["ended"] and sweeps["unsent"]["running"], sweeps["unsent"]
+    # an ended trial is there at every kill; a running trial with an open run and a checkpoint only
+    # when the kill found one (the wait asks for it, but its run may close before the kill lands)
+    assert sweeps["unsent"]["ended"], sweeps["unsent"]
     by_trial = {c.data.tags[schema.TAG_TRIAL_ID]: c for c in sweeps["children"]}
     reference = {c.data.tags[schema.TAG_CONFIG_HASH]: c for c in sweeps["ref_children"]}
     for trial_id in sweeps["unsent"]["ended"] + sweeps["unsent"]["running"]:
