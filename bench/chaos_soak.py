@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = SoakSettings(space_text=space, concurrent=args.concurrent, cpus_per_trial=args.cpus_per_trial,
                             epoch_s=args.epoch_s, kill_every_s=(low, high), server_down_s=args.server_down,
                             timeout_s=args.timeout)
-    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="resnetx-chaos-soak-"))
+    root = Path(args.root).resolve() if args.root else Path(tempfile.mkdtemp(prefix="resnetx-chaos-soak-"))
     print(f"chaos soak in {root} ({platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')})", flush=True)
     run = run_soak(root, settings, log=lambda line: print(line, flush=True))
