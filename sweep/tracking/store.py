@@ -158,12 +158,8 @@ class RunLogger:
         chunk = [RunTag(k, str(v)) for k, v in tags.items()]
         with_retry(lambda: self.client.log_batch(self.run_id, tags=chunk))
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        now = int(time.time() * 1000)
-        for key, value in metrics.items():
-            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            self._pending.append(Metric(key, float(value), now, int(step)))
+    def log_metrics(self, metrics: Mapping[str, float | None], step: int = 0) -> None:
+        self._pending.extend(metric_objects(metrics, step))
         if len(self._pending) >= self.flush_every:
             self.flush()
 
@@ -187,6 +183,13 @@ class RunLogger:
         """Flush and close the run: FINISHED, FAILED or KILLED (never left RUNNING)."""
         self.flush()
         with_retry(lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def metric_objects(metrics: Mapping[str, Any], step: int) -> list[Metric]:
+    """MLflow metrics of the numeric values (None, booleans and non-numbers are not logged), stamped now."""
+    now = int(time.time() * 1000)
+    return [Metric(key, float(value), now, int(step)) for key, value in metrics.items()
+            if value is not None and not isinstance(value, bool) and isinstance(value, (int, float))]
 
 
 def _remove_twins(client: MlflowClient, experiment_id: str, run_id: str, token: str) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from mlflow.entities import Metric
 
-from sweep.tracking.store import RunLogger
+from sweep.tracking.store import RunLogger, metric_objects
 
 _STOP = object()
 
@@ -129,9 +129,7 @@ class QueuedRunLogger:
         return self._logger
 
     def log_metrics(self, metrics: Mapping[str, float | None], step: int = 0) -> None:
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()
-                 if v is not None and not isinstance(v, bool) and isinstance(v, (int, float))]
+        batch = metric_objects(metrics, step)
         with self._lock:
             self._metrics.extend(batch)
             if self._flush_queued or not self._metrics:

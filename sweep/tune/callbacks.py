@@ -188,22 +188,23 @@ class MlflowTrialCallback(Callback):
             return
         self._log_epoch(trial, result)
 
-    def _log_epoch(self, trial: Trial, result: dict) -> None:
+    def _log_epoch(self, trial: Trial, result: dict, history: list[dict] | None = None) -> None:
         """Log one epoch's metrics once (a resumed trial may repeat an epoch already logged).
 
         Epochs between the last one logged and this one were lost with a killed driver's queue:
-        they are read back from the trial's checkpoint first, so each run's steps stay 1..E.
+        they are read back from the trial's checkpoint first (``history``, when the caller has
+        read it already), so each run's steps stay 1..E.
         """
         logger = self._logger(trial)
         epoch = int(result.get("epoch", 0) or 0)
         logged = self._logged_steps.get(trial.trial_id, 0)
         if epoch > logged + 1:
-            for earlier in checkpoint_history(trial):
+            for earlier in history if history is not None else checkpoint_history(trial):
                 step = int(earlier.get("epoch", 0) or 0)
                 if logged < step < epoch:
-                    logger.log_metrics({k: _finite(earlier.get(k)) for k in schema.EPOCH_METRICS}, step=step)
+                    logger.log_metrics(_epoch_metrics(earlier), step=step)
         if epoch and epoch > logged:
-            logger.log_metrics({k: _finite(result.get(k)) for k in schema.EPOCH_METRICS}, step=epoch)
+            logger.log_metrics(_epoch_metrics(result), step=epoch)
             self._logged_steps[trial.trial_id] = epoch
         node = result.get("node_id")
         if node and self._nodes.get(trial.trial_id) != node:  # a tag write per node, not per epoch
@@ -247,9 +248,11 @@ class MlflowTrialCallback(Callback):
             return
         last = trial.last_result or {}
         logger = self._logger(trial)
+        history = None
         if trial.trial_id in self._reattached:
-            last = self._trained_beyond(trial, last)
-        self._log_epoch(trial, last)
+            history = checkpoint_history(trial)
+            last = _trained_beyond(last, history)
+        self._log_epoch(trial, last, history)
         status = trial_status(last, trial_epochs(trial.config), errored)
         finals = {k: _finite(last.get(k)) for k in FINAL_KEYS}
         finals[schema.EPOCHS_METRIC] = _finite(last.get("epoch"))
@@ -267,25 +270,28 @@ class MlflowTrialCallback(Callback):
         self._ended.add(trial.trial_id)
 
 
-    def _trained_beyond(self, trial: Trial, last: dict) -> dict:
-        """``last`` brought up to the trial's checkpoint, when that trained further than Tune's last result.
+def _trained_beyond(last: dict, history: list[dict]) -> dict:
+    """``last`` brought up to the trial's checkpoint ``history``, when that trained further than Tune's last result.
 
-        A trial whose final epoch was checkpointed while its driver was killed before handling
-        the result restores from that checkpoint after ``--resume``, trains nothing and reports
-        nothing: Tune's last result stays an epoch short. Its missing epochs are logged from
-        the checkpoint's history, and its finals use that history (best_val_acc is the best of
-        it; test_acc, never reported, stays absent). Only for runs an earlier driver opened.
-        """
-        everything = checkpoint_history(trial)
-        beyond = [h for h in everything if int(h.get("epoch", 0) or 0) > int(last.get("epoch", 0) or 0)]
-        if not beyond:
-            return last
-        brought = {**{k: v for k, v in last.items() if k != "test_acc"}, **beyond[-1]}  # gaps: _log_epoch
-        brought["status"] = last.get("status", schema.STATUS_RUNNING)
-        best = [float(h["val_acc"]) for h in everything if "val_acc" in h]
-        if best:
-            brought["best_val_acc"] = max(best)
-        return brought
+    A trial whose final epoch was checkpointed while its driver was killed before handling
+    the result restores from that checkpoint after ``--resume``, trains nothing and reports
+    nothing: Tune's last result stays an epoch short. Its missing epochs are logged from
+    the checkpoint's history, and its finals use that history (best_val_acc is the best of
+    it; test_acc, never reported, stays absent). Only for runs an earlier driver opened.
+    """
+    beyond = [h for h in history if int(h.get("epoch", 0) or 0) > int(last.get("epoch", 0) or 0)]
+    if not beyond:
+        return last
+    brought = {**{k: v for k, v in last.items() if k != "test_acc"}, **beyond[-1]}  # gaps: _log_epoch
+    brought["status"] = last.get("status", schema.STATUS_RUNNING)
+    best = [float(h["val_acc"]) for h in history if "val_acc" in h]
+    if best:
+        brought["best_val_acc"] = max(best)
+    return brought
+
+
+def _epoch_metrics(result: dict) -> dict[str, float | None]:
+    return {k: _finite(result.get(k)) for k in schema.EPOCH_METRICS}
 
 
 def checkpoint_history(trial: Trial) -> list[dict]:
@@ -297,8 +303,8 @@ def checkpoint_history(trial: Trial) -> list[dict]:
     from ray.train import Checkpoint
     from ray.train._internal.storage import _exists_at_fs_path
 
-    from sweep.training.checkpoint import load_checkpoint
     from sweep.tune.ray_fixes import newest_checkpoint_after
+    from sweep.tune.trainable import saved_history
 
     saved = trial.checkpoint
     if saved is None:
@@ -310,8 +316,7 @@ def checkpoint_history(trial: Trial) -> list[dict]:
             if newer is None:
                 return []
             readable = Checkpoint(newer[0], filesystem=saved.filesystem)
-        with readable.as_directory() as folder:
-            return [dict(h) for h in load_checkpoint(folder).get("history", [])]
+        return saved_history(readable)
     except (ConfigError, OSError):
         return []
 

@@ -118,8 +118,10 @@ def _wrap(cls: type, name: str, make: Callable[[Callable], Callable]) -> None:
 def ignore_stale_actor_failures(controller_cls: type) -> None:
     def make(original: Callable) -> Callable:
         def _trial_task_failure(self: Any, trial: Any, exception: Exception) -> None:
+            from ray.tune.experiment import Trial
+
             resetting = getattr(self, "_resetting_trials", set())
-            if trial.status == "PENDING" and trial in resetting:
+            if trial.status == Trial.PENDING and trial in resetting:
                 recover_failed_reset(self, trial)
             elif is_stale_actor_failure(trial.status, exception):
                 logger.warning("trial %s: a second failure report of its dead actor ignored (already recovered)",
@@ -137,8 +139,10 @@ def recover_failed_reset(controller: Any, trial: Any) -> None:
     ``_resetting_trials`` and ends it ERROR, whatever ``max_failures`` says; dropped as a stale
     report instead, it would wait for that reset forever and the sweep would never end (the long
     chaos soak hung so, 539 of 540 trials done)."""
+    from ray.tune.experiment import Trial
+
     controller._resetting_trials.discard(trial)
-    controller._set_trial_status(trial, "RUNNING")
+    controller._set_trial_status(trial, Trial.RUNNING)
     controller._unstage_trial_with_resources(trial)
 
 

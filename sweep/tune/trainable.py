@@ -195,7 +195,7 @@ def run_trial(config: dict, data: Any = None) -> None:
 
     epochs = cfg.train.epochs
     checkpoint = tune.get_checkpoint()
-    earlier = _history(checkpoint)  # a retried or resumed trial continues its best and its clock
+    earlier = saved_history(checkpoint)  # a retried or resumed trial continues its best and its clock
     best = {"val_acc": max((float(h["val_acc"]) for h in earlier), default=float("-inf"))}
     started = time.perf_counter() - sum(float(h.get("epoch_time_s", 0.0)) for h in earlier)
 
@@ -241,8 +241,8 @@ def gpu_share(assigned_gpus: float) -> float:
     return min(1.0, assigned_gpus) if assigned_gpus > 0 else 1.0
 
 
-def _history(checkpoint: Any) -> list[dict]:
-    """The epochs a checkpoint has already trained (empty for a fresh trial)."""
+def saved_history(checkpoint: Any) -> list[dict]:
+    """The epochs a checkpoint has already trained, each its metrics (empty for a fresh trial)."""
     if checkpoint is None:
         return []
     from sweep.training.checkpoint import load_checkpoint
