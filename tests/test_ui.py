@@ -86,13 +86,23 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return json.loads(response.read())
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT at its default in the ui's process, as in a terminal's foreground job.
+
+    A suite started in the background (``make test &``, ``nohup ... &``) runs with SIGINT ignored,
+    which POSIX shells do to background jobs, and every child inherits that: the ui then never
+    saw the test's Ctrl-C and the test timed out after all its checks had passed (seen in every
+    background full run, never in CI's foreground one)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ui_serves_the_store_on_localhost_and_chromium_sees_the_runs(store, tmp_path):
     assert CHROMIUM.exists(), "Debian's chromium is required (apt-get install -y chromium; make test installs it)"
     build_report(store["uri"], "resnetx", tmp_path / "report")  # on_front / pareto_rank tags to filter on
     port = free_port("127.0.0.1")
     ui = subprocess.Popen([sys.executable, "-m", "sweep.cli", "ui", "--runs-dir", str(store["folder"]),
                            "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, start_new_session=True)
+                          text=True, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(ui.stdout.readline, "")), daemon=True)
     reader.start()
