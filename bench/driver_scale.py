@@ -31,10 +31,14 @@ to Ray Tune (no training, no Ray), after 100, 1,000, 5,000 and 10,000 finished t
   measurements at 10,000 trials: the share of slot time spent waiting.
 - **search quality of the bound** (``--quality``): unbounded TPE against ``history`` 100 and
   200 on the record bench/records/fmnist-bench-2.csv (its sweeps reach ~1,000 study trials, so
-  these windows bite as 1,000 does at 10,000), hypervolume at fractions of the record's compute.
+  these windows bite as 1,000 does at 10,000), hypervolume at fractions of the record's compute;
+  with ``--quality-objectives 3``, TPE over val_acc, params and latency_ms against windows of 40
+  and 100 (as the 3-objective default of 400 and the 2-objective 1,000 bite at 10,000).
 
     .venv/bin/python bench/driver_scale.py --quality                # everything (~20 min on 2 cores)
     .venv/bin/python bench/driver_scale.py --sizes 100,1000 --no-mlflow   # a quick look
+    .venv/bin/python bench/driver_scale.py --quality --quality-objectives 3 --proposers "" \
+        --sizes 100 --decisions 10 --no-mlflow                            # only the 3-objective quality
 """
 
 from __future__ import annotations
@@ -55,11 +59,14 @@ from pathlib import Path
 
 import numpy as np
 
+from sweep.search.proposers import TPE_HISTORY
+from sweep.search.proposers import TPE_HISTORY_MANY_OBJECTIVES as HISTORY_3OBJ
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1_000, 5_000, 10_000)
 CONCURRENT = 64
 OBJ2, OBJ3 = "val_acc:max,params:min", "val_acc:max,params:min,latency_ms:min"
-HISTORY = 1_000
+HISTORY = TPE_HISTORY
 PROPOSERS = {  # name -> (search, objectives, with the space's budget, history)
     "random": ("random", OBJ2, False, None),
     "tpe-2obj": ("optuna", OBJ2, False, None),
@@ -68,9 +75,13 @@ PROPOSERS = {  # name -> (search, objectives, with the space's budget, history)
     f"tpe-3obj history {HISTORY}": ("optuna", OBJ3, False, HISTORY),
     "tpe-budget": ("optuna", OBJ2, True, None),
     f"tpe-budget history {HISTORY}": ("optuna", OBJ2, True, HISTORY),
-    "tpe-3obj history 500": ("optuna", OBJ3, False, 500),  # a smaller bound for 3 objectives (--proposers)
+    f"tpe-3obj history {HISTORY_3OBJ}": ("optuna", OBJ3, False, HISTORY_3OBJ),  # the 3-objective default
 }
-DEFAULT_PROPOSERS = [name for name in PROPOSERS if name != "tpe-3obj history 500"]
+DEFAULT_PROPOSERS = list(PROPOSERS)
+# --quality: (history, explore_after) arms by objective count. The record's TPE sweeps reach ~1,000
+# study trials, so a window of w trials bites there as one of 10 w does at 10,000
+QUALITY_ARMS = {2: [(None, None), (200, None), (100, None), (200, 3), (100, 3)],
+                3: [(None, None), (HISTORY_3OBJ // 10, None), (HISTORY // 10, None)]}
 TARGET_SUGGEST_S, TARGET_DECISION_S, TARGET_OVERHEAD = 0.050, 0.005, 0.01
 EPOCHS, TRIAL_S, RUNG_EPOCHS = 10, 60.0, (1, 2, 4, 8)
 
@@ -125,6 +136,18 @@ def _params(config: dict) -> int:
     return config_cost(build_model_config(dict(config["experiment"]["model"]))).params
 
 
+def proposer_spec(name: str) -> tuple[str, str, bool, int | None]:
+    """(search, objectives, with the budget, history) of a ``--proposers`` name: one of PROPOSERS, or
+    one of its TPE names with another bound (``tpe-3obj history 400``), for side-by-side runs."""
+    if name in PROPOSERS:
+        return PROPOSERS[name]
+    base, _, bound = name.rpartition(" history ")
+    if base in PROPOSERS and bound.isdigit() and PROPOSERS[base][0] == "optuna":
+        return (*PROPOSERS[base][:3], int(bound))
+    raise SystemExit(f"--proposers: got {name!r}; must be one of {', '.join(PROPOSERS)}, "
+                     "or a TPE one with another ' history N'")
+
+
 def measure_proposer(args: tuple[str, tuple[int, ...], int]) -> dict:
     """Suggestion and completion latency, and memory, of one proposer at each size (in its own process)."""
     name, sizes, per_size = args
@@ -136,7 +159,7 @@ def measure_proposer(args: tuple[str, tuple[int, ...], int]) -> dict:
     from sweep.search.proposers import OptunaProposer, RandomProposer
     from sweep.training.seeding import derive_seed
 
-    search, objective_text, budget, history = PROPOSERS[name]
+    search, objective_text, budget, history = proposer_spec(name)
     objectives, space = parse_objectives(objective_text), space_for(budget)
     before = rss_bytes()
     proposer = (OptunaProposer(space, objectives, 0, 100_000, history=history) if search == "optuna"
@@ -407,12 +430,28 @@ def driver_overhead(costs: dict[str, list[float]], slots: int = CONCURRENT, tria
     return {"waiting_share": waited / (waited + computed), "driver_busy": busy / end, "trials": trials}
 
 
-def quality_one(args: tuple[int | None, int, int | None]) -> dict:
+def quality_reference(record, space, objectives) -> tuple[list[float], list[bool], float]:
+    """The hypervolume reference, directions and the true front's hypervolume for 2 or 3 objectives.
+
+    val_acc and params: the space's fixed reference; latency_ms (which the space does not fix):
+    1.1 x the slowest network's in the record, so every recorded network counts."""
+    from reports.hypervolume import hypervolume
+
+    fixed = space.reference_point(objectives[:2])[0]
+    final = record.final()
+    reference = fixed + [1.1 * float(final[o.name].max()) for o in objectives[2:]]
+    maximize = [o.maximize for o in objectives]
+    names = [o.name for o in objectives]
+    return reference, maximize, hypervolume(final[names].to_numpy(float), reference, maximize)
+
+
+def quality_one(args: tuple[int | None, int, int | None, int]) -> dict:
     """One simulated TPE sweep on the record, unbounded or with a history bound: hypervolume fractions.
 
     ``explore_after``: misses in a row before a windowed study's searcher explores (None: the
-    searcher's rule, sweep.search.proposers.EXPLORE_AFTER_WINDOWED; 3: the rule before it)."""
-    history, seed, explore_after = args
+    searcher's rule, sweep.search.proposers.EXPLORE_AFTER_WINDOWED; 3: the rule before it).
+    ``n_objectives``: 2 (val_acc, params) or 3 (+ latency_ms), searched and measured alike."""
+    history, seed, explore_after, n_objectives = args
     warnings.filterwarnings("ignore")
     if explore_after is not None:  # this worker process only
         import sweep.search.core
@@ -422,6 +461,7 @@ def quality_one(args: tuple[int | None, int, int | None]) -> dict:
     from search_strategies import TABLE_BUDGETS, loaded
 
     from reports.hypervolume import hypervolume
+    from reports.pareto import parse_objectives
     from sweep.search.proposers import OptunaProposer
     from sweep.simulator import simulate_sweep
     from sweep.tune.schedulers import make_scheduler
@@ -429,6 +469,10 @@ def quality_one(args: tuple[int | None, int, int | None]) -> dict:
 
     record_path = str(ROOT / "bench" / "records" / "fmnist-bench-2.csv")
     record, space, objectives, reference, maximize, true_hv = loaded(record_path)
+    if n_objectives == 3:
+        objectives = parse_objectives(OBJ3)
+        reference, maximize, true_hv = quality_reference(record, space, objectives)
+    names = [o.name for o in objectives]
     total = record.total_compute()
     proposer = OptunaProposer(space, objectives, seed, 100_000, history=history)
     searcher = ResNetXSearcher(space, proposer, objectives, seed)
@@ -437,9 +481,10 @@ def quality_one(args: tuple[int | None, int, int | None]) -> dict:
                          num_samples=100_000, workers=2, compute_limit=total, primary_replicate=True)
     curve = {}
     for budget in TABLE_BUDGETS:
-        points = [[t.last["val_acc"], t.last["params"]] for t in sim.finished() if t.compute_at_end <= budget * total]
+        points = [[t.last[n] for n in names] for t in sim.finished() if t.compute_at_end <= budget * total]
         curve[str(budget)] = hypervolume(points, reference, maximize) / true_hv if points else 0.0
-    return {"history": history, "seed": seed, "explore_after": explore_after, "hv": curve, "trials": len(sim.trials),
+    return {"history": history, "seed": seed, "explore_after": explore_after, "objectives": names,
+            "hv": curve, "trials": len(sim.trials),
             "study_trials": proposer.offset + len(proposer.study.trials), "windows": proposer.windows,
             "seconds": time.perf_counter() - started}
 
@@ -490,7 +535,8 @@ def render(results: dict) -> str:
             lines.append(f"- {label}: {100 * row['waiting_share']:.3f}% (driver busy {100 * row['driver_busy']:.1f}%)")
     if results.get("quality"):
         budgets = results["quality_budgets"]
-        lines += ["", "| TPE on fmnist-bench-2 | " + " | ".join(f"HV at {b} compute" for b in budgets)
+        measured = ", ".join(results.get("quality_objectives", ["val_acc", "params"]))
+        lines += ["", f"| TPE on fmnist-bench-2 ({measured}) | " + " | ".join(f"HV at {b} compute" for b in budgets)
                   + " | study trials | windows |", "|---" * (len(budgets) + 3) + "|"]
         for label, row in results["quality"].items():
             lines.append(f"| {label} | " + " | ".join(f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for lo, m, hi in row["hv"])
@@ -508,6 +554,8 @@ def main() -> None:
     parser.add_argument("--mlflow-trials", type=int, default=40)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--quality", action="store_true", help="TPE vs bounded TPE on the record (minutes)")
+    parser.add_argument("--quality-objectives", type=int, choices=sorted(QUALITY_ARMS), default=2,
+                        help="--quality over val_acc, params (2) or also latency_ms (3)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1, help="processes (1: timings not shared with a sibling)")
     parser.add_argument("--out", default="bench/results")
@@ -536,7 +584,8 @@ def main() -> None:
     proposer_rows = {row["name"]: row for row in results["proposers"]}
     rung_rows = {row["objectives"]: row for row in results["rungs"]}
     stores = {k: v for k, v in (results.get("mlflow") or {}).items() if "samples" in v} or {"no MLflow": {}}
-    for label in (f"tpe-2obj history {HISTORY}", "tpe-2obj", f"tpe-3obj history {HISTORY}"):
+    for label in (f"tpe-2obj history {HISTORY}", "tpe-2obj", f"tpe-3obj history {HISTORY}",
+                  f"tpe-3obj history {HISTORY_3OBJ}"):
         if label not in proposer_rows:
             continue
         # what the driver costs at the largest size: measured samples are not kept, so each cost is
@@ -560,11 +609,12 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from search_strategies import TABLE_BUDGETS
 
-        arms = [(None, None), (200, None), (100, None), (200, 3), (100, 3)]  # (history, explore_after)
-        jobs = [(h, seed, e) for h, e in arms for seed in range(args.seeds)]
+        arms = QUALITY_ARMS[args.quality_objectives]
+        jobs = [(h, seed, e, args.quality_objectives) for h, e in arms for seed in range(args.seeds)]
         with ProcessPoolExecutor(max_workers=max(args.jobs, 2)) as pool:
             runs = list(pool.map(quality_one, jobs))
         results["quality_budgets"] = list(TABLE_BUDGETS)
+        results["quality_objectives"] = runs[0]["objectives"]
         results["quality"] = {}
         for h, e in arms:
             mine = [r for r in runs if r["history"] == h and r["explore_after"] == e]

@@ -111,12 +111,24 @@ class GridProposer:
 # sweep of the recorded benchmarks (<= ~1,000) proposes exactly what it did; docs/benchmarks.md
 # ("Driver scale") shows the search quality windows of 10-20% of a sweep keep on the record.
 TPE_HISTORY = 1_000
+# ... with three objectives or more. An ask over ~1,250 trials costs ~60-90 ms there (the split into
+# good and bad trials ranks them by non-domination and breaks ties by hypervolume subset selection,
+# dearer with each objective), so the bound is smaller: at 10,000 trials a suggestion took 34 ms
+# median with 400 against 43-47 ms with 500 and 88 ms with 1,000. The record's 3-objective quality
+# at proportional windows is in docs/benchmarks.md ("Three objectives").
+TPE_HISTORY_MANY_OBJECTIVES = 400
+
+
+def default_history(objectives: int) -> int:
+    """The history bound a TPE proposer over ``objectives`` objectives gets unless told otherwise."""
+    return TPE_HISTORY if objectives <= 2 else TPE_HISTORY_MANY_OBJECTIVES
 
 
 class OptunaProposer:
     """Optuna ask/tell with a seeded TPE sampler (multi-objective when several objectives).
 
-    ``history``: the most finished trials the sampler learns from (None: all). TPE reads its whole
+    ``history``: the most finished trials the sampler learns from (None: all; "default":
+    :func:`default_history` for the number of objectives). TPE reads its whole
     study at every ``ask`` (the split into good and bad trials, both Parzen estimators, the group
     search space: ~25 us per trial on the 2-core machine, 0.3 s at 10,000 trials; bench/driver_scale.py).
     With a bound, once the study holds ``history * 5/4`` finished trials a fresh study takes the
@@ -128,9 +140,11 @@ class OptunaProposer:
     """
 
     def __init__(self, space: Any, objectives: Sequence[Objective], seed: int, num_samples: int,
-                 history: int | None = TPE_HISTORY) -> None:
+                 history: int | Literal["default"] | None = "default") -> None:
         import optuna
 
+        if history == "default":
+            history = default_history(len(objectives))
         if history is not None and history < 10:
             raise ValueError(f"history: got {history!r}; must be None or >= 10 trials")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
