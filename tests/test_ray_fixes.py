@@ -211,3 +211,42 @@ def test_the_trial_list_is_in_place_before_the_searchers_state_is_saved(ray_runt
     monkeypatch.setattr(search_cls, "save_to_dir", save_searcher)
     controller.save_to_dir()
     assert seen == [2]
+
+
+def test_a_resume_shows_the_restored_searcher_tunes_restored_trial_list(ray_runtime, tmp_path):
+    # The long soak's lost network: the searcher's state held a trial that the trial list saved
+    # with it lacked. On a real TuneController.resume the repair hands the searcher Tune's list, and
+    # the searcher hands that trial's network out again (tests/test_searcher.py: what it does with
+    # each disagreement).
+    from ray import tune
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
+    from ray.tune.search import SearchGenerator
+
+    from reports.pareto import parse_objectives
+    from search_spaces import load_space
+    from sweep.search.proposers import make_proposer
+    from sweep.tune.searcher import ResNetXSearcher
+
+    objectives, space = parse_objectives("val_acc:max,params:min"), load_space("quick")
+
+    def fresh() -> ResNetXSearcher:
+        return ResNetXSearcher(space, make_proposer("random", space, objectives, 0, 8), objectives, 0)
+
+    tune.register_trainable("resnetx_noop", lambda config: None)
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="experiment")
+    searcher = fresh()
+    configs = [searcher.suggest(f"t{i}") for i in range(3)]
+    killed = TuneController(storage=storage, search_alg=SearchGenerator(searcher))
+    for i in range(2):  # the trial list lacks t2, which the searcher handed out
+        killed.add_trial(Trial("resnetx_noop", config=configs[i], trial_id=f"t{i}", storage=storage))
+    killed.checkpoint(force=True, wait=True)  # saved and synced where a resume reads it
+
+    resumed_searcher = fresh()
+    resumed = TuneController(storage=StorageContext(storage_path=str(tmp_path), experiment_dir_name="experiment"),
+                             search_alg=SearchGenerator(resumed_searcher))
+    resumed.resume(tune.ResumeConfig())
+    assert {t.trial_id for t in resumed._trials} == {"t0", "t1"}
+    assert set(resumed_searcher.live) == {"t0", "t1"}
+    assert resumed_searcher.suggest("t7") == configs[2]  # t2's network, not lost

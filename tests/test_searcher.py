@@ -10,7 +10,7 @@ from ray.tune.search import Searcher
 
 from reports.pareto import parse_objectives
 from search_spaces import load_space, parse_space_text
-from sweep.search.core import objective_values
+from sweep.search.core import RestoredTrial, objective_values
 from sweep.search.proposers import make_proposer
 from sweep.training.seeding import derive_seed
 from sweep.tune.searcher import ResNetXSearcher
@@ -363,3 +363,98 @@ def test_a_budget_most_draws_meet_keeps_tpe_training():
         trained = [c for c in run(s, 4) if isinstance(c, dict)]
         assert len(trained) == 4, (seed, s.stats.stop_reason)
         assert all(space.cost(c["experiment"]).params <= 3_300 for c in trained)
+
+
+# --- a resume whose searcher state and Tune trial list disagree (the driver killed between the saves)
+
+def _result(i: int) -> dict:
+    return {"val_acc": 0.5 + 0.01 * i, "params": 1000 + i, "status": "finished", "epoch": 1}
+
+
+def _untold(s: ResNetXSearcher) -> set:
+    """Optuna trials asked but never told, beyond those of live trials and their waiting duplicates."""
+    held = {token for _, token in s.live.values()} | {t for tokens in s.waiting.values() for t in tokens}
+    return set(getattr(s.proposer, "asked", {})) - held
+
+
+def _restored(s_path: str, search: str = "optuna") -> ResNetXSearcher:
+    restored = searcher(search, seed=1)
+    restored.restore(s_path)
+    return restored
+
+
+@pytest.mark.parametrize("search", ["optuna", "random"])
+def test_a_searcher_ahead_of_tunes_trial_list_hands_the_lost_network_out_again(tmp_path, search):
+    """The searcher's state was saved after it handed t2 out; Tune's list (saved before) lacks t2.
+
+    Without reconcile, t2's network is never proposed again (the long soak lost one so); with it,
+    the next trial Tune asks for gets exactly that config and the proposal counts stay the
+    undisturbed sweep's."""
+    undisturbed = searcher(search, seed=1)
+    straight = [c["config_hash"] for c in run(undisturbed, 5, complete=False)]
+    s = searcher(search, seed=1)
+    configs = [s.suggest(f"t{i}") for i in range(3)]
+    s.save(str(tmp_path / "state.pkl"))
+    unreconciled = _restored(str(tmp_path / "state.pkl"), search)
+    assert unreconciled.suggest("t9")["config_hash"] != configs[2]["config_hash"]  # t2's network: lost
+    restored = _restored(str(tmp_path / "state.pkl"), search)
+    restored.reconcile({f"t{i}": RestoredTrial(configs[i], ended=False) for i in range(2)})  # t2 missing
+    again = restored.suggest("t9")
+    assert again == configs[2]  # same network, same seed, under the trial id Tune gave it now
+    later = [restored.suggest(f"t{i}")["config_hash"] for i in (3, 4)]
+    assert [c["config_hash"] for c in configs] + later == straight
+    assert restored.stats == undisturbed.stats
+    restored.on_trial_complete("t9", {**_result(2), "config_hash": configs[2]["config_hash"]})
+    assert restored.results[configs[2]["config_hash"]] == [0.52, 1002.0]  # told under t9
+    assert _untold(restored) == set()  # its proposer trial was told, not left RUNNING
+
+
+def test_a_searcher_behind_tunes_trial_list_adopts_the_trial_and_trains_its_network_once(tmp_path):
+    """Tune's list (saved last) holds t2; the searcher's state, saved before t2 was suggested, does not.
+
+    Without reconcile, the restored searcher proposes t2's network again for a second trial."""
+    s = searcher("optuna", seed=1)
+    configs = [s.suggest("t0"), s.suggest("t1")]
+    s.save(str(tmp_path / "state.pkl"))
+    configs.append(s.suggest("t2"))  # the killed driver's last proposal, in Tune's list only
+    unreconciled = _restored(str(tmp_path / "state.pkl"))
+    assert unreconciled.suggest("t3")["config_hash"] == configs[2]["config_hash"]  # trained twice
+    restored = _restored(str(tmp_path / "state.pkl"))
+    restored.reconcile({f"t{i}": RestoredTrial(configs[i], ended=False) for i in range(3)})
+    assert restored.live["t2"][0] == configs[2]["config_hash"]
+    new = restored.suggest("t3")
+    assert isinstance(new, dict) and new["config_hash"] != configs[2]["config_hash"]
+    assert restored.stats.duplicates == 1  # the re-proposal of t2's network waits for t2's result
+    assert restored.stats.proposed == restored.stats.trained + restored.stats.duplicates + restored.stats.infeasible
+    restored.on_trial_complete("t2", {**_result(2), "config_hash": configs[2]["config_hash"]})
+    assert restored.results[configs[2]["config_hash"]] == [0.52, 1002.0]
+    assert _untold(restored) == set()  # the waiting duplicate's Optuna trial was told
+
+
+def test_a_trial_tune_ended_but_the_searcher_counts_live_frees_its_slot(tmp_path):
+    """t0 ended in Tune's list (saved last); the searcher's state still counts it live."""
+    s = searcher("random", seed=4)
+    s.set_max_concurrency(2)
+    configs = [s.suggest("t0"), s.suggest("t1")]
+    s.save(str(tmp_path / "state.pkl"))
+    restored = searcher("random", seed=4)
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert restored.suggest("t2") is None  # without reconcile: t0 holds a slot for good
+    restored.reconcile({"t0": RestoredTrial(configs[0], ended=True, last_result={**_result(0), "config_hash":
+                                                                                  configs[0]["config_hash"]}),
+                        "t1": RestoredTrial(configs[1], ended=False)})
+    assert restored.results[configs[0]["config_hash"]] == [0.5, 1000.0]
+    assert isinstance(restored.suggest("t2"), dict) and restored.suggest("t3") is None
+
+
+def test_reconcile_changes_nothing_when_the_saves_agree(tmp_path):
+    s = searcher("optuna", seed=1)
+    configs = [s.suggest(f"t{i}") for i in range(3)]
+    s.on_trial_complete("t0", {**_result(0), "config_hash": configs[0]["config_hash"]})
+    s.save(str(tmp_path / "state.pkl"))
+    restored = _restored(str(tmp_path / "state.pkl"))
+    before = pickle.dumps((restored.live, restored.stats, restored.results))
+    restored.reconcile({"t0": RestoredTrial(configs[0], ended=True, last_result=_result(0)),
+                        **{f"t{i}": RestoredTrial(configs[i], ended=False) for i in (1, 2)}})
+    assert pickle.dumps((restored.live, restored.stats, restored.results)) == before
+    assert not restored.requeued

@@ -56,6 +56,17 @@ from sweep.search.statuses import ran_to_the_end, result_has_accuracy, trial_epo
 from sweep.training.seeding import derive_seed
 
 FINISHED = "FINISHED"  # suggest's "no more trials" (the value of ray.tune.search.Searcher.FINISHED)
+NO_TOKEN = "no-proposer-token"  # a trial adopted from Tune's saved list (reconcile): the proposer never asked it
+
+
+@dataclass(frozen=True)
+class RestoredTrial:
+    """One trial of Tune's restored trial list, as :meth:`SearchCore.reconcile` reads it."""
+
+    config: dict
+    ended: bool  # TERMINATED or ERROR: Tune will not run it again, nor report it to the searcher
+    errored: bool = False
+    last_result: dict | None = None
 
 
 @dataclass
@@ -111,6 +122,8 @@ class SearchCore:
         self.epochs: dict[str, int | None] = {}  # live tune trial id -> its train.epochs (a shorter run: stopped)
         self.hash_to_key: dict[str, str] = {}  # a trial's config_hash tag -> its key (they differ only when
         self.stats_path = stats_path  # ``prepare`` resolved something into the config)
+        self.suggested: dict[str, dict] = {}  # live tune trial id -> the config suggest gave it (reconcile)
+        self.requeued: list[tuple[str, Any, dict]] = []  # (key, token, config) to hand out again (reconcile)
         if hasattr(proposer, "explore"):  # keyed here, when the sweep is planned, never inside Tune's suggest
             self._finite_points()
 
@@ -125,6 +138,8 @@ class SearchCore:
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.max_concurrent is not None and len(self.started) >= self.max_concurrent:
             return None  # Tune asks again when a trial ends
+        if getattr(self, "requeued", None):
+            return self._hand_out_again(trial_id)
         attempts, in_a_row = 0, 0
         while attempts < self.max_attempts or getattr(self.proposer, "finite", False):
             attempts += 1  # a grid is walked to its end: its points can all be tried, none repeats
@@ -178,7 +193,9 @@ class SearchCore:
             if self.prepare is not None:
                 config_hash = self.trial_key(config)  # what trains (the checkpoint records the same hash)
             self.hash_to_key[config_hash] = key
-            return {"experiment": config, "config_hash": config_hash, "measure_latency": self.measure_latency}
+            suggested = {"experiment": config, "config_hash": config_hash, "measure_latency": self.measure_latency}
+            self.suggested[trial_id] = copy.deepcopy(suggested)
+            return suggested
         # every recent proposal was a duplicate or over budget: the space is used up
         self._stop(f"{self.max_attempts} proposals in a row were duplicates of trained networks or outside the "
                    "budget: the space is used up")
@@ -299,8 +316,9 @@ class SearchCore:
             self._late_result(result, error)
             return
         key, token = self.live.pop(trial_id)
+        self.suggested.pop(trial_id, None)
         values = None if error or not result else objective_values(result, self.objectives)
-        tokens = [token, *self.waiting.pop(key, [])]
+        tokens = [t for t in (token, *self.waiting.pop(key, [])) if t != NO_TOKEN]
         if values is not None and not ran_to_the_end(result, self.epochs.pop(trial_id, None)):
             self.stopped[key] = values  # the scheduler stopped it at a rung
             for waiting_token in tokens:
@@ -324,6 +342,57 @@ class SearchCore:
         self.stats.late_results += 1
         self._write_stats()
 
+    def reconcile(self, restored: dict[str, RestoredTrial]) -> None:
+        """Agree with Tune's restored trial list (``restored``: every trial of it, by trial id).
+
+        Tune saves its trial list and then this searcher's state, as two files; a driver killed
+        between them leaves the new list with the old searcher (and before 0412df0 the other way
+        round). Left so, a network is lost or trained twice: a trial the searcher handed out that
+        the list lacks is never run, and the searcher never proposes its network again (the long
+        chaos soak lost one so); a trial the list holds that the searcher has not heard of runs, and
+        the searcher proposes its network a second time; a trial the list has ended that the
+        searcher still counts as live holds a concurrency slot for the rest of the sweep.
+        So: the first is handed out again, to the next trial Tune asks for (same config, same
+        proposer token: the proposal counts stay the dry walk's); the second is adopted as live
+        (its network's next proposal waits for its result, as a duplicate does); the third is
+        completed with Tune's last result.
+        """
+        for trial_id in [t for t in self.live if t in restored and restored[t].ended]:
+            trial = restored[trial_id]
+            self.on_trial_complete(trial_id, result=trial.last_result, error=trial.errored)
+        for trial_id in [t for t in self.live if t not in restored]:
+            key, token = self.live.pop(trial_id)
+            self.started.discard(trial_id)
+            self.epochs.pop(trial_id, None)
+            config = self.suggested.pop(trial_id, None)
+            if config is not None:
+                self.requeued.append((key, token, config))
+        for trial_id, trial in restored.items():
+            config_hash = trial.config.get("config_hash")
+            if trial.ended or trial_id in self.live or not config_hash:
+                continue
+            key = self.hash_to_key.get(config_hash, config_hash)
+            if self._started(key):
+                continue  # the searcher knows this network under another trial: nothing to adopt
+            self.live[trial_id] = (key, NO_TOKEN)
+            self.waiting[key] = []
+            self.hash_to_key[config_hash] = key
+            self.suggested[trial_id] = copy.deepcopy(trial.config)
+            self.epochs[trial_id] = trial_epochs(trial.config)
+            self.started.add(trial_id)
+            self.stats.proposed += 1  # the killed driver's proposal, which this searcher's state never counted
+            self.stats.trained += 1
+        self._write_stats()
+
+    def _hand_out_again(self, trial_id: str) -> dict:
+        """A network :meth:`reconcile` found handed to a trial Tune has no record of: to ``trial_id`` now."""
+        key, token, config = self.requeued.pop(0)
+        self.live[trial_id] = (key, token)
+        self.suggested[trial_id] = copy.deepcopy(config)
+        self.epochs[trial_id] = trial_epochs(config)
+        self.started.add(trial_id)
+        return copy.deepcopy(config)
+
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
             pickle.dump(self.__dict__, f)
@@ -333,6 +402,8 @@ class SearchCore:
             self.__dict__.update(pickle.load(f))
         self.__dict__.setdefault("stopped", {})  # a sweep saved before stopped results were kept apart
         self.__dict__.setdefault("epochs", {})
+        self.__dict__.setdefault("suggested", {})  # saved before reconcile: nothing to hand out again
+        self.__dict__.setdefault("requeued", [])
         if self.finite_points is None and hasattr(self.proposer, "explore"):  # saved before it was kept
             self._finite_points()
         # Trials that were running at the save are resumed by Tune under the same ids: they count

@@ -1,4 +1,4 @@
-"""Three repairs of Ray Tune 2.60's fault handling, found by the chaos soak (docs/reliability.md).
+"""Four repairs of Ray Tune 2.60's fault handling, found by the chaos soak (docs/reliability.md).
 
 All are in Tune's controller (the driver), all were measured to lose networks from a sweep, and
 none has a setting that avoids it, so the sweep installs them before it builds its Tuner:
@@ -31,6 +31,11 @@ none has a setting that avoids it, so the sweep installs them before it builds i
   a JSON file, and the resume silently starts the sweep over. :func:`save_experiment_state_atomically`
   writes it under a temporary name and renames it; ``sweep.tune.runner`` refuses to resume from a
   state cut short by an older writer, instead of letting Tune start again.
+
+* **The trial list and the searcher's state are two saves.** A driver killed between them
+  resumes a searcher that disagrees with Tune's trial list (the long soak lost a network so):
+  :func:`reconcile_searcher_on_resume` shows the restored searcher the restored trial list
+  (``SearchCore.reconcile`` says what it does with each disagreement).
 """
 
 from __future__ import annotations
@@ -212,6 +217,29 @@ def save_experiment_state_atomically(controller_cls: type) -> None:
     controller_cls._resnetx_atomic_state = True  # type: ignore[attr-defined]
 
 
+def restored_trials(trials: list[Any]) -> dict[str, Any]:
+    """Tune's restored trials as the searcher reads them (``sweep.search.core.RestoredTrial``)."""
+    from ray.tune.experiment import Trial
+
+    from sweep.search.core import RestoredTrial
+
+    return {t.trial_id: RestoredTrial(config=dict(t.config), ended=t.status in (Trial.TERMINATED, Trial.ERROR),
+                                      errored=t.status == Trial.ERROR, last_result=t.last_result or None)
+            for t in trials}
+
+
+def reconcile_searcher_on_resume(controller_cls: type) -> None:
+    def make(original: Callable) -> Callable:
+        def resume(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            searcher = getattr(self._search_alg, "searcher", None)  # SearchGenerator wraps ours
+            if callable(getattr(searcher, "reconcile", None)):
+                searcher.reconcile(restored_trials(self._trials))
+        return resume
+
+    _wrap(controller_cls, "resume", make)
+
+
 def unreadable_state(tune_path: str) -> str | None:
     """The newest experiment state in ``tune_path`` when it cannot be read (cut short), else None.
 
@@ -237,7 +265,7 @@ def install() -> None:
     """Install the repairs on Tune's controller (idempotent; the driver process only)."""
     from ray.tune.execution.tune_controller import TuneController
 
-    for method in ("_trial_task_failure", "_schedule_trial_actor", "save_to_dir"):
+    for method in ("_trial_task_failure", "_schedule_trial_actor", "save_to_dir", "resume"):
         if not callable(getattr(TuneController, method, None)):  # another Ray: say so, do not guess
             logger.warning("Ray Tune's TuneController has no %s: the sweep's fault repairs are not installed", method)
             return
@@ -248,3 +276,4 @@ def install() -> None:
     ignore_stale_actor_failures(TuneController)
     restore_from_newest_checkpoint(TuneController)
     save_experiment_state_atomically(TuneController)
+    reconcile_searcher_on_resume(TuneController)
