@@ -398,7 +398,8 @@ def test_a_searcher_ahead_of_tunes_trial_list_hands_the_lost_network_out_again(t
     unreconciled = _restored(str(tmp_path / "state.pkl"), search)
     assert unreconciled.suggest("t9")["config_hash"] != configs[2]["config_hash"]  # t2's network: lost
     restored = _restored(str(tmp_path / "state.pkl"), search)
-    restored.reconcile({f"t{i}": RestoredTrial(configs[i], ended=False) for i in range(2)})  # t2 missing
+    mended = restored.reconcile({f"t{i}": RestoredTrial(configs[i], ended=False) for i in range(2)})  # t2 missing
+    assert mended == {"handed out again": 1, "adopted": 0, "completed": 0}
     again = restored.suggest("t9")
     assert again == configs[2]  # same network, same seed, under the trial id Tune gave it now
     later = [restored.suggest(f"t{i}")["config_hash"] for i in (3, 4)]
@@ -454,7 +455,8 @@ def test_reconcile_changes_nothing_when_the_saves_agree(tmp_path):
     s.save(str(tmp_path / "state.pkl"))
     restored = _restored(str(tmp_path / "state.pkl"))
     before = pickle.dumps((restored.live, restored.stats, restored.results))
-    restored.reconcile({"t0": RestoredTrial(configs[0], ended=True, last_result=_result(0)),
-                        **{f"t{i}": RestoredTrial(configs[i], ended=False) for i in (1, 2)}})
+    mended = restored.reconcile({"t0": RestoredTrial(configs[0], ended=True, last_result=_result(0)),
+                                 **{f"t{i}": RestoredTrial(configs[i], ended=False) for i in (1, 2)}})
+    assert not any(mended.values())
     assert pickle.dumps((restored.live, restored.stats, restored.results)) == before
     assert not restored.requeued

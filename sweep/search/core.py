@@ -342,7 +342,7 @@ class SearchCore:
         self.stats.late_results += 1
         self._write_stats()
 
-    def reconcile(self, restored: dict[str, RestoredTrial]) -> None:
+    def reconcile(self, restored: dict[str, RestoredTrial]) -> dict[str, int]:
         """Agree with Tune's restored trial list (``restored``: every trial of it, by trial id).
 
         Tune saves its trial list and then this searcher's state, as two files; a driver killed
@@ -355,9 +355,11 @@ class SearchCore:
         So: the first is handed out again, to the next trial Tune asks for (same config, same
         proposer token: the proposal counts stay the dry walk's); the second is adopted as live
         (its network's next proposal waits for its result, as a duplicate does); the third is
-        completed with Tune's last result.
+        completed with Tune's last result. Returns how many of each it mended (for the driver's log).
         """
+        mended = {"handed out again": 0, "adopted": 0, "completed": 0}
         for trial_id in [t for t in self.live if t in restored and restored[t].ended]:
+            mended["completed"] += 1
             trial = restored[trial_id]
             self.on_trial_complete(trial_id, result=trial.last_result, error=trial.errored)
         for trial_id in [t for t in self.live if t not in restored]:
@@ -367,6 +369,7 @@ class SearchCore:
             config = self.suggested.pop(trial_id, None)
             if config is not None:
                 self.requeued.append((key, token, config))
+                mended["handed out again"] += 1
         for trial_id, trial in restored.items():
             config_hash = trial.config.get("config_hash")
             if trial.ended or trial_id in self.live or not config_hash:
@@ -382,7 +385,9 @@ class SearchCore:
             self.started.add(trial_id)
             self.stats.proposed += 1  # the killed driver's proposal, which this searcher's state never counted
             self.stats.trained += 1
+            mended["adopted"] += 1
         self._write_stats()
+        return mended
 
     def _hand_out_again(self, trial_id: str) -> dict:
         """A network :meth:`reconcile` found handed to a trial Tune has no record of: to ``trial_id`` now."""

@@ -234,7 +234,11 @@ def reconcile_searcher_on_resume(controller_cls: type) -> None:
             original(self, *args, **kwargs)
             searcher = getattr(self._search_alg, "searcher", None)  # SearchGenerator wraps ours
             if callable(getattr(searcher, "reconcile", None)):
-                searcher.reconcile(restored_trials(self._trials))
+                mended = searcher.reconcile(restored_trials(self._trials))
+                if any(mended.values()):
+                    logger.warning("the restored searcher disagreed with Tune's trial list (the driver was killed "
+                                   "between the two saves); mended: %s",
+                                   ", ".join(f"{n} {what}" for what, n in mended.items() if n))
         return resume
 
     _wrap(controller_cls, "resume", make)
