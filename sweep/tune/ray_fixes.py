@@ -233,8 +233,9 @@ def reconcile_searcher_on_resume(controller_cls: type) -> None:
         def resume(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
             searcher = getattr(self._search_alg, "searcher", None)  # SearchGenerator wraps ours
-            if callable(getattr(searcher, "reconcile", None)):
-                mended = searcher.reconcile(restored_trials(self._trials))
+            reconcile = getattr(searcher, "reconcile", None)  # a searcher of another kind has none
+            if callable(reconcile):
+                mended = reconcile(restored_trials(self._trials))
                 if any(mended.values()):
                     logger.warning("the restored searcher disagreed with Tune's trial list (the driver was killed "
                                    "between the two saves); mended: %s",
