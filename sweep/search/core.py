@@ -138,7 +138,7 @@ class SearchCore:
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.max_concurrent is not None and len(self.started) >= self.max_concurrent:
             return None  # Tune asks again when a trial ends
-        if getattr(self, "requeued", None):
+        if self.requeued:  # networks reconcile found handed to trials Tune has no record of
             return self._hand_out_again(trial_id)
         attempts, in_a_row = 0, 0
         while attempts < self.max_attempts or getattr(self.proposer, "finite", False):
